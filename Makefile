@@ -1,0 +1,71 @@
+# jsonrpc: build the C module in place, run the demo, the tests, the fuzzers
+# and the benchmarks. `make` builds for Lua 5.4; `make LUA=5.3|5.1|luajit`
+# builds for another Lua into its own directory under build/.
+
+LUA      ?= 5.4
+SAN      ?=
+ifeq ($(LUA),luajit)
+  LUA_INC := /usr/include/luajit-2.1
+  LUA_BIN := luajit
+  LUA_LIB := luajit-5.1
+else
+  LUA_INC := /usr/include/lua$(LUA)
+  LUA_BIN := lua$(LUA)
+  LUA_LIB := lua$(LUA)
+endif
+
+BUILD    := build/$(LUA)$(if $(SAN),-san)
+MODULE   := $(BUILD)/jsonrpc/core.so
+SRCS     := $(wildcard csrc/*.c)
+OBJS     := $(SRCS:csrc/%.c=$(BUILD)/obj/%.o)
+HDRS     := $(wildcard csrc/*.h)
+
+CC       ?= cc
+OPT      ?= -O2
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS   ?= $(OPT) -g
+ALLFLAGS := -std=gnu99 -fPIC -fvisibility=hidden $(WARN) -I$(LUA_INC) $(CFLAGS)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ifneq ($(SAN),)
+  ALLFLAGS += $(SANFLAGS)
+  LDSAN    := $(SANFLAGS)
+endif
+
+# The module is usable straight from the checkout with these paths.
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+
+.PHONY: all deps demo test fuzz fuzz-short bench-codec clean
+
+all: deps $(MODULE)
+
+deps: build/.deps
+build/.deps: scripts/install-deps
+	@scripts/install-deps
+	@mkdir -p build && touch $@
+
+$(BUILD)/obj/%.o: csrc/%.c $(HDRS) | build/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(MODULE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDSAN) -o $@ $(OBJS) -lm
+
+demo: all
+	$(LUA_BIN) examples/codec_demo.lua
+
+test: deps
+	@scripts/test
+
+fuzz: deps
+	@scripts/fuzz $(or $(FUZZ_SECONDS),60)
+
+fuzz-short: deps
+	@scripts/fuzz $(or $(FUZZ_SECONDS),10)
+
+bench-codec: all
+	$(LUA_BIN) bench/codec.lua
+
+clean:
+	rm -rf build

@@ -1,0 +1,146 @@
+/* Lua bindings of the codec: jsonrpc.encode, decode, null, array, object.
+ * encode and decode share, through upvalues, a scratch buffer and the two
+ * metatables that mark a table's kind. */
+#include "codec.h"
+
+#define UV_SCRATCH lua_upvalueindex(1)
+#define UV_ARRAY_MT lua_upvalueindex(2)
+#define UV_OBJECT_MT lua_upvalueindex(3)
+#define SCRATCH_KEEP (64u << 10)   /* capacity kept between calls */
+
+static void read_limits(lua_State *L, int opts, jr_codec_limits *lim)
+{
+    if (!lua_isnoneornil(L, opts))
+        luaL_checktype(L, opts, LUA_TTABLE);
+    lim->max_depth = (int)jr_optfield(L, opts, "max_depth", JR_DEFAULT_MAX_DEPTH, 1,
+                                      JR_LIMIT_MAX_DEPTH);
+    lim->max_size = (size_t)jr_optfield(L, opts, "max_size", JR_DEFAULT_MAX_SIZE, 0,
+                                        9007199254740992.0);
+}
+
+/* The shared scratch buffer, or a fresh one if a re-entrant call (from a
+ * finalizer) finds it lent out. A fresh one is pushed on the stack. */
+static jr_buf *borrow_scratch(lua_State *L)
+{
+    jr_buf *b = (jr_buf *)lua_touserdata(L, UV_SCRATCH);
+    if (b->lent)
+        b = jr_buf_newbox(L);
+    b->lent = 1;
+    b->len = 0;
+    return b;
+}
+
+static void return_scratch(lua_State *L, jr_buf *b)
+{
+    if (b == lua_touserdata(L, UV_SCRATCH)) {
+        b->lent = 0;
+        jr_buf_trim(b, SCRATCH_KEEP);
+    }
+}
+
+static int l_decode(lua_State *L)
+{
+    jr_codec_limits lim;
+    char err[JR_ERRLEN];
+    size_t n;
+    const char *s;
+    jr_buf *scratch;
+    int rc;
+    luaL_checktype(L, 1, LUA_TSTRING);
+    s = lua_tolstring(L, 1, &n);
+    read_limits(L, 2, &lim);
+    lua_settop(L, 2);
+    scratch = borrow_scratch(L);
+    rc = jr_decode(L, s, n, &lim, UV_ARRAY_MT, UV_OBJECT_MT, scratch, err);
+    return_scratch(L, scratch);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    return 1;
+}
+
+static int l_encode(lua_State *L)
+{
+    jr_codec_limits lim;
+    char err[JR_ERRLEN];
+    jr_buf *out;
+    int rc;
+    luaL_checkany(L, 1);
+    read_limits(L, 2, &lim);
+    lua_settop(L, 2);
+    out = borrow_scratch(L);
+    rc = jr_encode(L, 1, out, &lim, UV_ARRAY_MT, UV_OBJECT_MT, err);
+    if (rc == 0)
+        lua_pushlstring(L, out->data, out->len);
+    return_scratch(L, out);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    return 1;
+}
+
+/* array(t) / object(t): marks t (or a new table) with that kind. */
+static int mark_kind(lua_State *L, int mt)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    if (lua_getmetatable(L, 1)) {
+        int same_family = lua_rawequal(L, -1, UV_ARRAY_MT) || lua_rawequal(L, -1, UV_OBJECT_MT);
+        lua_pop(L, 1);
+        if (!same_family)
+            return luaL_argerror(L, 1, "table already has a metatable");
+    }
+    lua_pushvalue(L, mt);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static int l_array(lua_State *L)
+{
+    return mark_kind(L, UV_ARRAY_MT);
+}
+
+static int l_object(lua_State *L)
+{
+    return mark_kind(L, UV_OBJECT_MT);
+}
+
+void jr_push_kind_mts(lua_State *L)
+{
+    if (luaL_newmetatable(L, JR_ARRAY_MT)) {
+        lua_pushliteral(L, "array");
+        lua_setfield(L, -2, "__jsontype");
+    }
+    if (luaL_newmetatable(L, JR_OBJECT_MT)) {
+        lua_pushliteral(L, "object");
+        lua_setfield(L, -2, "__jsontype");
+    }
+}
+
+void jr_codec_open(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"decode", l_decode},
+        {"encode", l_encode},
+        {"array", l_array},
+        {"object", l_object},
+        {NULL, NULL},
+    };
+    int i;
+    for (i = 0; fns[i].name != NULL; i++) {
+        jr_buf_newbox(L);
+        jr_push_kind_mts(L);
+        lua_pushcclosure(L, fns[i].func, 3);
+        lua_setfield(L, -2, fns[i].name);
+    }
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+}

@@ -1,0 +1,67 @@
+/* Differences between Lua 5.1/LuaJIT, 5.3 and 5.4 that the engine touches. */
+#ifndef JSONRPC_COMPAT_H
+#define JSONRPC_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+/* Lua 5.3+ has a 64-bit integer subtype; 5.1 and LuaJIT have doubles only. */
+#if LUA_VERSION_NUM >= 503
+#define JR_HAVE_INTEGERS 1
+#else
+#define JR_HAVE_INTEGERS 0
+#endif
+
+#if LUA_VERSION_NUM < 502
+#define lua_rawlen(L, i) lua_objlen((L), (i))
+#endif
+
+/* Register functions into the table on top of the stack (no upvalues). */
+static inline void jr_setfuncs(lua_State *L, const luaL_Reg *fns)
+{
+    for (; fns->name != NULL; fns++) {
+        lua_pushcfunction(L, fns->func);
+        lua_setfield(L, -2, fns->name);
+    }
+}
+
+/* luaL_testudata for every version: the userdata at idx if it has the
+ * metatable registered under tname, else NULL. */
+static inline void *jr_testudata(lua_State *L, int idx, const char *tname)
+{
+    void *p = lua_touserdata(L, idx);
+    if (p == NULL || !lua_getmetatable(L, idx))
+        return NULL;
+    luaL_getmetatable(L, tname);
+    if (!lua_rawequal(L, -1, -2))
+        p = NULL;
+    lua_pop(L, 2);
+    return p;
+}
+
+/* Absolute stack index, for indices that must survive pushes. */
+static inline int jr_absindex(lua_State *L, int idx)
+{
+    return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+
+/* An optional integer field of an options table (or the default). */
+static inline lua_Number jr_optfield(lua_State *L, int opts, const char *name,
+                                     lua_Number dflt, lua_Number min, lua_Number max)
+{
+    lua_Number v = dflt;
+    if (lua_type(L, opts) != LUA_TTABLE)
+        return dflt;
+    lua_getfield(L, opts, name);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "option '%s' must be a number", name);
+        v = lua_tonumber(L, -1);
+        if (!(v >= min && v <= max))
+            luaL_error(L, "option '%s' out of range (%f..%f)", name, (double)min, (double)max);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+#endif

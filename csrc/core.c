@@ -1,0 +1,28 @@
+/* The C module jsonrpc.core: gathers the engine's parts into one table. */
+#include "compat.h"
+#include "buffer.h"
+#include "codec.h"
+#include "framing.h"
+
+#ifndef JSONRPC_VERSION
+#define JSONRPC_VERSION "scm"
+#endif
+
+#if defined(_WIN32)
+#define JR_EXPORT __declspec(dllexport)
+#else
+#define JR_EXPORT __attribute__((visibility("default")))
+#endif
+
+JR_EXPORT int luaopen_jsonrpc_core(lua_State *L);
+
+JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
+{
+    lua_newtable(L);
+    jr_buf_openlib(L);
+    jr_codec_open(L);
+    jr_framing_open(L);
+    lua_pushliteral(L, JSONRPC_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

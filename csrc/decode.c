@@ -1,0 +1,345 @@
+/* JSON text -> Lua values, in one pass straight onto the Lua stack. */
+#include <stdio.h>
+#include "codec.h"
+#include "number.h"
+#include "utf8.h"
+
+typedef struct decoder {
+    lua_State *L;
+    const char *start, *p, *end;
+    int depth, max_depth;
+    int mt_array, mt_object;
+    jr_buf *scratch;          /* unescaped strings, long numbers */
+    char *err;
+} decoder;
+
+/* Byte classes inside a string: what stops the plain-byte scan. */
+enum { C_PLAIN = 0, C_QUOTE, C_ESCAPE, C_CONTROL, C_HIGH };
+static const unsigned char string_class[256] = {
+    [0x00 ... 0x1F] = C_CONTROL,
+    ['"'] = C_QUOTE,
+    ['\\'] = C_ESCAPE,
+    [0x80 ... 0xFF] = C_HIGH,
+};
+
+static int fail(decoder *d, const char *p, const char *msg)
+{
+    snprintf(d->err, JR_ERRLEN, "%s at byte %lu", msg, (unsigned long)(p - d->start) + 1);
+    return -1;
+}
+
+static int fail_char(decoder *d, const char *p, const char *what)
+{
+    char msg[80];
+    unsigned char c;
+    if (p >= d->end)
+        return fail(d, p, "unexpected end of input");
+    c = (unsigned char)*p;
+    if (c >= 0x20 && c < 0x7F)
+        snprintf(msg, sizeof msg, "%s, found '%c'", what, c);
+    else
+        snprintf(msg, sizeof msg, "%s, found byte 0x%02X", what, c);
+    return fail(d, p, msg);
+}
+
+static void skip_space(decoder *d)
+{
+    const char *p = d->p;
+    while (p < d->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    d->p = p;
+}
+
+static int hex4(const char *p, unsigned long *out)
+{
+    unsigned long v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], x;
+        if (c >= '0' && c <= '9') x = c - '0';
+        else if (c >= 'a' && c <= 'f') x = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') x = c - 'A' + 10;
+        else return -1;
+        v = v << 4 | (unsigned long)x;
+    }
+    *out = v;
+    return 0;
+}
+
+/* \uXXXX (and its low surrogate partner): the code point, or -1. */
+static int unicode_escape(decoder *d, const char *p, unsigned long *cp, const char **next)
+{
+    unsigned long lo;
+    if (d->end - p < 6 || hex4(p + 2, cp) != 0)
+        return fail(d, p, "invalid \\u escape");
+    p += 6;
+    if (*cp >= 0xDC00 && *cp <= 0xDFFF)
+        return fail(d, p - 6, "lone low surrogate in \\u escape");
+    if (*cp >= 0xD800 && *cp <= 0xDBFF) {
+        if (d->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) != 0
+            || lo < 0xDC00 || lo > 0xDFFF)
+            return fail(d, p - 6, "lone high surrogate in \\u escape");
+        *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+        p += 6;
+    }
+    *next = p;
+    return 0;
+}
+
+/* One escape sequence at p (p[0] == '\\') appended to the scratch buffer. */
+static int unescape(decoder *d, const char *p, const char **next)
+{
+    char c, out[4];
+    unsigned long cp;
+    if (p + 1 >= d->end)
+        return fail(d, p, "unterminated string");
+    switch (p[1]) {
+    case '"': c = '"'; break;
+    case '\\': c = '\\'; break;
+    case '/': c = '/'; break;
+    case 'b': c = '\b'; break;
+    case 'f': c = '\f'; break;
+    case 'n': c = '\n'; break;
+    case 'r': c = '\r'; break;
+    case 't': c = '\t'; break;
+    case 'u':
+        if (unicode_escape(d, p, &cp, next) != 0)
+            return -1;
+        if (jr_buf_add(d->scratch, out, jr_utf8_put(out, cp)) != 0)
+            return fail(d, p, "out of memory");
+        return 0;
+    default:
+        return fail_char(d, p + 1, "invalid escape");
+    }
+    *next = p + 2;
+    if (jr_buf_addc(d->scratch, c) != 0)
+        return fail(d, p, "out of memory");
+    return 0;
+}
+
+/* Scans plain bytes from p, validating UTF-8; stops at a quote, a backslash,
+ * a control character or the end. Returns where it stopped, NULL on error. */
+static const char *scan_plain(decoder *d, const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p, *end = (const unsigned char *)d->end;
+    for (;;) {
+        while (u < end && string_class[*u] == C_PLAIN)
+            u++;
+        if (u < end && string_class[*u] == C_HIGH) {
+            size_t n = jr_utf8_seqlen(u, end);
+            if (n == 0) {
+                fail(d, (const char *)u, "invalid UTF-8 in string");
+                return NULL;
+            }
+            u += n;
+            continue;
+        }
+        return (const char *)u;
+    }
+}
+
+/* Strings with escapes: unescaped into the scratch buffer, then pushed. */
+static int decode_escaped(decoder *d, const char *from, const char *p)
+{
+    d->scratch->len = 0;
+    if (jr_buf_add(d->scratch, from, (size_t)(p - from)) != 0)
+        return fail(d, p, "out of memory");
+    for (;;) {
+        const char *q = scan_plain(d, p);
+        if (q == NULL)
+            return -1;
+        if (jr_buf_add(d->scratch, p, (size_t)(q - p)) != 0)
+            return fail(d, q, "out of memory");
+        if (q >= d->end)
+            return fail(d, from - 1, "unterminated string");
+        switch (string_class[(unsigned char)*q]) {
+        case C_QUOTE:
+            lua_pushlstring(d->L, d->scratch->data, d->scratch->len);
+            d->p = q + 1;
+            return 0;
+        case C_ESCAPE:
+            if (unescape(d, q, &p) != 0)
+                return -1;
+            break;
+        default:
+            return fail(d, q, "control character in string (must be escaped)");
+        }
+    }
+}
+
+static int decode_string(decoder *d)
+{
+    const char *from = d->p + 1, *q = scan_plain(d, from);
+    if (q == NULL)
+        return -1;
+    if (q >= d->end)
+        return fail(d, d->p, "unterminated string");
+    if (*q == '"') {   /* the common case: no escapes, no copy */
+        lua_pushlstring(d->L, from, (size_t)(q - from));
+        d->p = q + 1;
+        return 0;
+    }
+    if (*q == '\\')
+        return decode_escaped(d, from, q);
+    return fail(d, q, "control character in string (must be escaped)");
+}
+
+static int decode_number(decoder *d)
+{
+    jr_number n;
+    const char *why = NULL;
+    const char *q = jr_parse_number(d->p, d->end, JR_HAVE_INTEGERS, d->scratch, &n, &why);
+    if (q == NULL)
+        return fail(d, d->p, why);
+#if JR_HAVE_INTEGERS
+    if (n.is_integer)
+        lua_pushinteger(d->L, (lua_Integer)n.i);
+    else
+#endif
+        lua_pushnumber(d->L, (lua_Number)n.d);
+    d->p = q;
+    return 0;
+}
+
+static int decode_literal(decoder *d, const char *word, size_t n)
+{
+    if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0)
+        return fail_char(d, d->p, "expected a value");
+    d->p += n;
+    return 0;
+}
+
+static int decode_value(decoder *d);
+
+/* Opens a container: depth and stack checks, the table with its kind. */
+static int open_container(decoder *d, int mt)
+{
+    if (++d->depth > d->max_depth) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "nesting deeper than max_depth (%d)", d->max_depth);
+        return fail(d, d->p, msg);
+    }
+    if (!lua_checkstack(d->L, 4))
+        return fail(d, d->p, "Lua stack exhausted");
+    lua_newtable(d->L);
+    lua_pushvalue(d->L, mt);
+    lua_setmetatable(d->L, -2);
+    d->p++;
+    skip_space(d);
+    return 0;
+}
+
+/* After a member: 1 if another follows (',' consumed), 0 at the closer. */
+static int next_member(decoder *d, char closer, const char *what)
+{
+    skip_space(d);
+    if (d->p < d->end && *d->p == ',') {
+        d->p++;
+        skip_space(d);
+        return 1;
+    }
+    if (d->p < d->end && *d->p == closer) {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    fail_char(d, d->p, what);
+    return -1;
+}
+
+static int decode_array(decoder *d)
+{
+    lua_Integer i = 1;
+    int more;
+    if (open_container(d, d->mt_array) != 0)
+        return -1;
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    do {
+        if (decode_value(d) != 0)
+            return -1;
+        lua_rawseti(d->L, -2, i++);
+        more = next_member(d, ']', "expected ',' or ']' in array");
+    } while (more == 1);
+    return more;
+}
+
+static int decode_object(decoder *d)
+{
+    int more;
+    if (open_container(d, d->mt_object) != 0)
+        return -1;
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    do {
+        if (d->p >= d->end || *d->p != '"')
+            return fail_char(d, d->p, "expected a string key in object");
+        if (decode_string(d) != 0)
+            return -1;
+        skip_space(d);
+        if (d->p >= d->end || *d->p != ':')
+            return fail_char(d, d->p, "expected ':' after object key");
+        d->p++;
+        skip_space(d);
+        if (decode_value(d) != 0)
+            return -1;
+        lua_rawset(d->L, -3);
+        more = next_member(d, '}', "expected ',' or '}' in object");
+    } while (more == 1);
+    return more;
+}
+
+static int decode_value(decoder *d)
+{
+    if (d->p >= d->end)
+        return fail(d, d->p, "unexpected end of input");
+    switch (*d->p) {
+    case '"': return decode_string(d);
+    case '{': return decode_object(d);
+    case '[': return decode_array(d);
+    case 't': lua_pushboolean(d->L, 1); return decode_literal(d, "true", 4);
+    case 'f': lua_pushboolean(d->L, 0); return decode_literal(d, "false", 5);
+    case 'n': lua_pushlightuserdata(d->L, NULL); return decode_literal(d, "null", 4);
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return decode_number(d);
+    default:
+        return fail_char(d, d->p, "expected a value");
+    }
+}
+
+int jr_decode(lua_State *L, const char *s, size_t n, const jr_codec_limits *lim,
+              int mt_array, int mt_object, jr_buf *scratch, char err[JR_ERRLEN])
+{
+    decoder d;
+    int top = lua_gettop(L);
+    d.L = L;
+    d.start = d.p = s;
+    d.end = s + n;
+    d.depth = 0;
+    d.max_depth = lim->max_depth;
+    d.mt_array = jr_absindex(L, mt_array);
+    d.mt_object = jr_absindex(L, mt_object);
+    d.scratch = scratch;
+    d.err = err;
+    if (n > lim->max_size) {
+        snprintf(err, JR_ERRLEN, "document of %lu bytes exceeds max_size (%lu)",
+                 (unsigned long)n, (unsigned long)lim->max_size);
+        return -1;
+    }
+    skip_space(&d);
+    if (decode_value(&d) == 0) {
+        skip_space(&d);
+        if (d.p == d.end)
+            return 0;
+        fail_char(&d, d.p, "unexpected data after the JSON value");
+    }
+    lua_settop(L, top);
+    return -1;
+}

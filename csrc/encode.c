@@ -1,0 +1,430 @@
+/* Lua values -> JSON text, appended to a jr_buf.
+ *
+ * A table is an array when marked with jsonrpc.array or when its keys are
+ * exactly 1..n; an object when marked with jsonrpc.object or when every key
+ * is a string. Anything else is an error naming the key: no value is ever
+ * dropped or padded with null. An unmarked empty table is an object, as in
+ * cjson. */
+#include <math.h>
+#include <stdio.h>
+#include "codec.h"
+#include "number.h"
+#include "utf8.h"
+
+#define PATH_MAX_LEN 90   /* innermost part of the path kept in errors */
+
+typedef struct encoder {
+    lua_State *L;
+    jr_buf *b;
+    int depth, max_depth;
+    int mt_array, mt_object;
+    int root;                       /* stack index of the value encoded */
+    char *err;
+    char path[PATH_MAX_LEN];        /* filled from the right while unwinding */
+    size_t path_at;
+    int path_cut;                   /* outer segments did not fit */
+} encoder;
+
+enum { K_PLAIN, K_ARRAY, K_OBJECT };
+
+/* What each byte needs inside a JSON string: 0 nothing, 1 an escape, 2 a
+ * UTF-8 check. */
+static const unsigned char escape_class[256] = {
+    [0x00 ... 0x1F] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xFF] = 2,
+};
+
+static int oom(encoder *e)
+{
+    snprintf(e->err, JR_ERRLEN, "out of memory");
+    return -1;
+}
+
+static int fail(encoder *e, const char *msg)
+{
+    snprintf(e->err, JR_ERRLEN, "%s", msg);
+    return -1;
+}
+
+/* Prepends a path segment while an error unwinds through a container. */
+static void path_prepend(encoder *e, const char *seg, size_t n)
+{
+    if (n > e->path_at) {
+        e->path_cut = 1;
+        return;
+    }
+    if (!e->path_cut) {
+        e->path_at -= n;
+        memcpy(e->path + e->path_at, seg, n);
+    }
+}
+
+static void path_index(encoder *e, lua_Integer i)
+{
+    char seg[32];
+    int n = snprintf(seg, sizeof seg, "[%lld]", (long long)i);
+    path_prepend(e, seg, (size_t)n);
+}
+
+static void path_key(encoder *e, int key)
+{
+    char seg[80];
+    size_t len;
+    const char *s = lua_tolstring(e->L, key, &len);
+    int n = snprintf(seg, sizeof seg, "[\"%.*s%s\"]", len > 40 ? 40 : (int)len, s,
+                     len > 40 ? "..." : "");
+    path_prepend(e, seg, (size_t)n);
+}
+
+/* A key described for an error message, without converting it in place
+ * (lua_tolstring on a number key would confuse lua_next). */
+static void describe_key(lua_State *L, int idx, char *out, size_t size)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        snprintf(out, size, "\"%.*s%s\"", len > 40 ? 40 : (int)len, s, len > 40 ? "..." : "");
+        break;
+    }
+    case LUA_TNUMBER:
+#if JR_HAVE_INTEGERS
+        if (lua_isinteger(L, idx)) {
+            snprintf(out, size, "%lld", (long long)lua_tointeger(L, idx));
+            break;
+        }
+#endif
+        snprintf(out, size, "%.17g", (double)lua_tonumber(L, idx));
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(out, size, "%s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        snprintf(out, size, "of type %s", luaL_typename(L, idx));
+    }
+}
+
+static int fail_key(encoder *e, const char *fmt, int key)
+{
+    char k[64], msg[JR_ERRLEN];
+    describe_key(e->L, key, k, sizeof k);
+    snprintf(msg, sizeof msg, fmt, k);
+    return fail(e, msg);
+}
+
+/* The array index a key stands for, or 0 when it is not a positive integer. */
+static lua_Integer key_index(lua_State *L, int idx)
+{
+#if JR_HAVE_INTEGERS
+    if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        return i > 0 ? i : 0;
+    }
+    return 0;
+#else
+    lua_Number n;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return 0;
+    n = lua_tonumber(L, idx);
+    return (n >= 1 && n <= 9007199254740992.0 && n == floor(n)) ? (lua_Integer)n : 0;
+#endif
+}
+
+static int encode_value(encoder *e, int idx);
+
+static int encode_string(encoder *e, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    jr_buf *b = e->b;
+    const unsigned char *u = (const unsigned char *)s, *end = u + n, *run = u;
+    if (jr_buf_reserve(b, n + 2) != 0)
+        return oom(e);
+    b->data[b->len++] = '"';
+    while (u < end) {
+        unsigned c = *u;
+        char esc[6];
+        size_t elen = 2;
+        if (escape_class[c] == 0) {
+            u++;
+            continue;
+        }
+        if (escape_class[c] == 2) {
+            size_t len = jr_utf8_seqlen(u, end);
+            if (len == 0) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "string is not valid UTF-8 (byte %lu)",
+                         (unsigned long)(u - (const unsigned char *)s) + 1);
+                return fail(e, msg);
+            }
+            u += len;
+            continue;
+        }
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (jr_buf_add(b, run, (size_t)(u - run)) != 0 || jr_buf_add(b, esc, elen) != 0)
+            return oom(e);
+        run = ++u;
+    }
+    if (jr_buf_add(b, run, (size_t)(u - run)) != 0 || jr_buf_addc(b, '"') != 0)
+        return oom(e);
+    return 0;
+}
+
+static int encode_number(encoder *e, int idx)
+{
+    char num[JR_NUMBUF];
+    size_t n;
+    double d;
+#if JR_HAVE_INTEGERS
+    if (lua_isinteger(e->L, idx))
+        return jr_buf_add(e->b, num, jr_format_integer(num, (long long)lua_tointeger(e->L, idx)))
+                   ? oom(e) : 0;
+#endif
+    d = (double)lua_tonumber(e->L, idx);
+    if (isnan(d))
+        return fail(e, "cannot encode NaN");
+    if (isinf(d))
+        return fail(e, "cannot encode an infinity");
+    n = jr_format_double(num, d, JR_HAVE_INTEGERS);
+    return jr_buf_add(e->b, num, n) ? oom(e) : 0;
+}
+
+static int table_kind(encoder *e, int idx)
+{
+    int kind = K_PLAIN;
+    if (lua_getmetatable(e->L, idx)) {
+        if (lua_rawequal(e->L, -1, e->mt_array))
+            kind = K_ARRAY;
+        else if (lua_rawequal(e->L, -1, e->mt_object))
+            kind = K_OBJECT;
+        lua_pop(e->L, 1);
+    }
+    return kind;
+}
+
+/* Members of an object, continuing a lua_next walk whose first key and
+ * value are on the stack. */
+static int encode_members(encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    int first = 1;
+    if (jr_buf_addc(e->b, '{') != 0)
+        return oom(e);
+    do {
+        int key = lua_gettop(L) - 1;
+        size_t klen;
+        const char *k;
+        if (lua_type(L, key) != LUA_TSTRING)
+            return fail_key(e, "object key %s is not a string (mixed or non-string keys)", key);
+        k = lua_tolstring(L, key, &klen);
+        if ((!first && jr_buf_addc(e->b, ',') != 0))
+            return oom(e);
+        if (encode_string(e, k, klen) != 0)
+            return -1;
+        if (jr_buf_addc(e->b, ':') != 0)
+            return oom(e);
+        if (encode_value(e, key + 1) != 0) {
+            path_key(e, key);
+            return -1;
+        }
+        lua_pop(L, 1);
+        first = 0;
+    } while (lua_next(L, idx));
+    return jr_buf_addc(e->b, '}') ? oom(e) : 0;
+}
+
+static int encode_element(encoder *e, lua_Integer i, int value)
+{
+    if (i > 1 && jr_buf_addc(e->b, ',') != 0)
+        return oom(e);
+    if (encode_value(e, value) != 0) {
+        path_index(e, i);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks that the keys are exactly 1..n (n returned), naming the first key
+ * that breaks it. */
+static int check_sequence(encoder *e, int idx, lua_Integer *n)
+{
+    lua_State *L = e->L;
+    lua_Integer count = 0, max = 0, i;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_Integer k = key_index(L, -2);
+        if (k == 0)
+            return fail_key(e, lua_type(L, -2) == LUA_TSTRING
+                ? "table mixes array items with string key %s"
+                : "array key %s is not a positive integer", lua_gettop(L) - 1);
+        count++;
+        if (k > max)
+            max = k;
+        lua_pop(L, 1);
+    }
+    for (i = 1; count != max; i++) {
+        int missing;
+        lua_rawgeti(L, idx, i);
+        missing = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (missing) {
+            char msg[JR_ERRLEN];
+            snprintf(msg, sizeof msg, "sparse array: key %lld is missing but key %lld exists"
+                     " (a JSON array cannot hold nil)", (long long)i, (long long)max);
+            return fail(e, msg);
+        }
+    }
+    *n = max;
+    return 0;
+}
+
+/* Arrays whose keys lua_next does not walk in order 1..n (hash part). */
+static int encode_array_checked(encoder *e, int idx)
+{
+    lua_Integer n, i;
+    if (check_sequence(e, idx, &n) != 0)
+        return -1;
+    if (jr_buf_addc(e->b, '[') != 0)
+        return oom(e);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(e->L, idx, i);
+        if (encode_element(e, i, lua_gettop(e->L)) != 0)
+            return -1;
+        lua_pop(e->L, 1);
+    }
+    return jr_buf_addc(e->b, ']') ? oom(e) : 0;
+}
+
+/* An array in one lua_next walk when the keys come in order 1, 2, 3...
+ * (the array part, the common case); otherwise falls back to checking. The
+ * walk's first key and value are on the stack. */
+static int encode_array(encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    size_t mark = e->b->len;
+    lua_Integer expect = 1;
+    if (jr_buf_addc(e->b, '[') != 0)
+        return oom(e);
+    do {
+        if (key_index(L, -2) != expect) {
+            lua_pop(L, 2);
+            e->b->len = mark;
+            return encode_array_checked(e, idx);
+        }
+        if (encode_element(e, expect, lua_gettop(L)) != 0)
+            return -1;
+        expect++;
+        lua_pop(L, 1);
+    } while (lua_next(L, idx));
+    return jr_buf_addc(e->b, ']') ? oom(e) : 0;
+}
+
+/* Depth exceeded: a cycle when this table is one of its own ancestors (the
+ * ancestors are all on the stack above the root). */
+static int fail_depth(encoder *e, int idx)
+{
+    char msg[JR_ERRLEN];
+    int i;
+    for (i = e->root; i < idx; i++)
+        if (lua_rawequal(e->L, i, idx))
+            return fail(e, "cycle: a table contains itself");
+    snprintf(msg, sizeof msg, "nesting deeper than max_depth (%d)", e->max_depth);
+    return fail(e, msg);
+}
+
+static int encode_table(encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    int kind, rc;
+    if (e->depth >= e->max_depth)
+        return fail_depth(e, idx);
+    if (!lua_checkstack(L, 6))
+        return fail(e, "Lua stack exhausted");
+    e->depth++;
+    kind = table_kind(e, idx);
+    lua_pushnil(L);
+    if (!lua_next(L, idx))
+        rc = jr_buf_add(e->b, kind == K_ARRAY ? "[]" : "{}", 2) ? oom(e) : 0;
+    else if (kind == K_OBJECT || (kind == K_PLAIN && lua_type(L, -2) == LUA_TSTRING))
+        rc = encode_members(e, idx);
+    else if (key_index(L, -2) != 0)
+        rc = encode_array(e, idx);
+    else if (kind == K_ARRAY)
+        rc = fail_key(e, "array key %s is not a positive integer", lua_gettop(L) - 1);
+    else
+        rc = fail_key(e, "table key %s is neither a string nor an array index", lua_gettop(L) - 1);
+    e->depth--;
+    return rc;
+}
+
+static int encode_value(encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        return encode_string(e, s, n);
+    }
+    case LUA_TNUMBER:
+        return encode_number(e, idx);
+    case LUA_TTABLE:
+        return encode_table(e, idx);
+    case LUA_TBOOLEAN:
+        return (lua_toboolean(L, idx) ? jr_buf_add(e->b, "true", 4)
+                                      : jr_buf_add(e->b, "false", 5)) ? oom(e) : 0;
+    case LUA_TNIL:
+        return jr_buf_add(e->b, "null", 4) ? oom(e) : 0;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL)   /* jsonrpc.null, cjson.null */
+            return jr_buf_add(e->b, "null", 4) ? oom(e) : 0;
+        /* fall through */
+    default: {
+        char msg[64];
+        snprintf(msg, sizeof msg, "cannot encode a value of type %s", luaL_typename(L, idx));
+        return fail(e, msg);
+    }
+    }
+}
+
+int jr_encode(lua_State *L, int idx, jr_buf *b, const jr_codec_limits *lim,
+              int mt_array, int mt_object, char err[JR_ERRLEN])
+{
+    encoder e;
+    int top = lua_gettop(L);
+    e.L = L;
+    e.b = b;
+    e.depth = 0;
+    e.max_depth = lim->max_depth;
+    e.mt_array = jr_absindex(L, mt_array);
+    e.mt_object = jr_absindex(L, mt_object);
+    e.root = jr_absindex(L, idx);
+    e.err = err;
+    e.path_at = sizeof e.path;
+    e.path_cut = 0;
+    if (encode_value(&e, e.root) == 0)
+        return 0;
+    lua_settop(L, top);
+    if (e.path_at < sizeof e.path) {
+        char reason[JR_ERRLEN];
+        memcpy(reason, err, JR_ERRLEN);
+        snprintf(err, JR_ERRLEN, "%.100s at $%s%.*s", reason, e.path_cut ? "..." : "",
+                 (int)(sizeof e.path - e.path_at), e.path + e.path_at);
+    }
+    return -1;
+}

@@ -1,0 +1,23 @@
+--- jsonrpc: JSON-RPC 2.0 for Lua with an engine in C.
+-- This module is the public face; the work is done in jsonrpc.core.
+local core = require "jsonrpc.core"
+
+local jsonrpc = {
+  version = core.version,
+
+  --- JSON text <-> Lua values (exact integers, shortest round-trip floats).
+  encode = core.encode,
+  decode = core.decode,
+
+  --- The JSON null; the same value as cjson.null.
+  null = core.null,
+
+  --- Mark a table's JSON kind (also how decoded tables remember theirs).
+  array = core.array,
+  object = core.object,
+
+  --- Sans-IO stream framings: "content-length", "be32", "ndjson".
+  framer = core.framer,
+}
+
+return jsonrpc
