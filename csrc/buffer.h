@@ -40,6 +40,8 @@ static inline int jr_buf_reserve(jr_buf *b, size_t extra)
 
 static inline int jr_buf_add(jr_buf *b, const void *p, size_t n)
 {
+    if (n == 0)   /* data may still be NULL, and NULL + 0 is undefined */
+        return 0;
     if (jr_buf_reserve(b, n) != 0)
         return -1;
     memcpy(b->data + b->len, p, n);

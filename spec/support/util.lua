@@ -198,9 +198,9 @@ function util.random_value(rand, depth)
   if r == 2 then return rand(-2147483647, 2147483647) end
   if r == 3 then return (rand() - 0.5) * 10 ^ rand(-20, 20) end
   if r == 4 then return ({true, false, jsonrpc.null})[rand(3)] end
-  if r == 5 then
-    local ok, v = pcall(math.tointeger or function() end, rand(-2147483647, 2147483647) * 4294967296 + rand(0, 4294967295))
-    return ok and v or rand(0, 100)
+  if r == 5 then -- a full-width 64-bit integer where Lua has them
+    if not math.tointeger then return rand(0, 2 ^ 30) * 2 ^ 22 end
+    return math.tointeger(rand(-2147483647, 2147483647) * 4294967296 + rand(0, 65535) * 65536 + rand(0, 65535))
   end
   if r == 6 then return rand(0, 1000) / 8 end
   if r == 7 then
