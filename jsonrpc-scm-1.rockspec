@@ -33,6 +33,7 @@ build = {
         "csrc/decode.c",
         "csrc/encode.c",
         "csrc/number.c",
+        "csrc/options.c",
         "csrc/framing.c",
         "csrc/framing_headers.c",
         "csrc/framing_lua.c",

@@ -2,6 +2,7 @@
  * encode and decode share, through upvalues, a scratch buffer and the two
  * metatables that mark a table's kind. */
 #include "codec.h"
+#include "options.h"
 
 #define UV_SCRATCH lua_upvalueindex(1)
 #define UV_ARRAY_MT lua_upvalueindex(2)
@@ -10,12 +11,11 @@
 
 static void read_limits(lua_State *L, int opts, jr_codec_limits *lim)
 {
-    if (!lua_isnoneornil(L, opts))
-        luaL_checktype(L, opts, LUA_TTABLE);
-    lim->max_depth = (int)jr_optfield(L, opts, "max_depth", JR_DEFAULT_MAX_DEPTH, 1,
+    static const char *const names[] = {"max_depth", "max_size", NULL};
+    jr_check_options(L, opts, names);
+    lim->max_depth = (int)jr_opt_size(L, opts, "max_depth", JR_DEFAULT_MAX_DEPTH, 1,
                                       JR_LIMIT_MAX_DEPTH);
-    lim->max_size = (size_t)jr_optfield(L, opts, "max_size", JR_DEFAULT_MAX_SIZE, 0,
-                                        9007199254740992.0);
+    lim->max_size = jr_opt_size(L, opts, "max_size", JR_DEFAULT_MAX_SIZE, 0, JR_OPT_SIZE_MAX);
 }
 
 /* The shared scratch buffer, or a fresh one if a re-entrant call (from a
@@ -38,6 +38,16 @@ static void return_scratch(lua_State *L, jr_buf *b)
     }
 }
 
+/* The Lua return convention: the value already pushed, or nil, message. */
+static int result(lua_State *L, int rc, const char *err)
+{
+    if (rc == 0)
+        return 1;
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
 static int l_decode(lua_State *L)
 {
     jr_codec_limits lim;
@@ -53,12 +63,7 @@ static int l_decode(lua_State *L)
     scratch = borrow_scratch(L);
     rc = jr_decode(L, s, n, &lim, UV_ARRAY_MT, UV_OBJECT_MT, scratch, err);
     return_scratch(L, scratch);
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    return 1;
+    return result(L, rc, err);
 }
 
 static int l_encode(lua_State *L)
@@ -75,12 +80,7 @@ static int l_encode(lua_State *L)
     if (rc == 0)
         lua_pushlstring(L, out->data, out->len);
     return_scratch(L, out);
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    return 1;
+    return result(L, rc, err);
 }
 
 /* array(t) / object(t): marks t (or a new table) with that kind. */

@@ -45,23 +45,4 @@ static inline int jr_absindex(lua_State *L, int idx)
     return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
 }
 
-/* An optional integer field of an options table (or the default). */
-static inline lua_Number jr_optfield(lua_State *L, int opts, const char *name,
-                                     lua_Number dflt, lua_Number min, lua_Number max)
-{
-    lua_Number v = dflt;
-    if (lua_type(L, opts) != LUA_TTABLE)
-        return dflt;
-    lua_getfield(L, opts, name);
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "option '%s' must be a number", name);
-        v = lua_tonumber(L, -1);
-        if (!(v >= min && v <= max))
-            luaL_error(L, "option '%s' out of range (%f..%f)", name, (double)min, (double)max);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 #endif

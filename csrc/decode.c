@@ -229,6 +229,17 @@ static int open_container(decoder *d, int mt)
     return 0;
 }
 
+/* Consumes the closer of a container, if it is next: 1 when closed. */
+static int close_empty(decoder *d, char closer)
+{
+    if (d->p < d->end && *d->p == closer) {
+        d->p++;
+        d->depth--;
+        return 1;
+    }
+    return 0;
+}
+
 /* After a member: 1 if another follows (',' consumed), 0 at the closer. */
 static int next_member(decoder *d, char closer, const char *what)
 {
@@ -238,11 +249,8 @@ static int next_member(decoder *d, char closer, const char *what)
         skip_space(d);
         return 1;
     }
-    if (d->p < d->end && *d->p == closer) {
-        d->p++;
-        d->depth--;
+    if (close_empty(d, closer))
         return 0;
-    }
     fail_char(d, d->p, what);
     return -1;
 }
@@ -253,11 +261,8 @@ static int decode_array(decoder *d)
     int more;
     if (open_container(d, d->mt_array) != 0)
         return -1;
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        d->depth--;
+    if (close_empty(d, ']'))
         return 0;
-    }
     do {
         if (decode_value(d) != 0)
             return -1;
@@ -272,11 +277,8 @@ static int decode_object(decoder *d)
     int more;
     if (open_container(d, d->mt_object) != 0)
         return -1;
-    if (d->p < d->end && *d->p == '}') {
-        d->p++;
-        d->depth--;
+    if (close_empty(d, '}'))
         return 0;
-    }
     do {
         if (d->p >= d->end || *d->p != '"')
             return fail_char(d, d->p, "expected a string key in object");

@@ -14,10 +14,4 @@ static const char check[] =
     "  jsonrpc.decode(s, {max_depth = 3})\n"
     "end\n";
 
-int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
-{
-    harness_run(check, data, size);
-    return 0;
-}
+HARNESS_TARGET(check)

@@ -29,10 +29,4 @@ static const char check[] =
     "  assert(#jsonrpc.encode(back) == #text, 'encoding is not stable')\n"
     "end\n";
 
-int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
-{
-    harness_run(check, data, size);
-    return 0;
-}
+HARNESS_TARGET(check)

@@ -45,4 +45,13 @@ static void harness_run(const char *check_source, const unsigned char *data, siz
     lua_settop(L, 0);
 }
 
+/* Defines the libFuzzer entry point running check_source on every input. */
+#define HARNESS_TARGET(check_source)                                          \
+    int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);       \
+    int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)        \
+    {                                                                         \
+        harness_run(check_source, data, size);                                \
+        return 0;                                                             \
+    }
+
 #endif
