@@ -25,15 +25,20 @@ build = {
   type = "builtin",
   modules = {
     ["jsonrpc"] = "lua/jsonrpc/init.lua",
+    ["jsonrpc.endpoint"] = "lua/jsonrpc/endpoint.lua",
     ["jsonrpc.core"] = {
       sources = {
         "csrc/core.c",
         "csrc/buffer.c",
         "csrc/codec.c",
         "csrc/decode.c",
+        "csrc/dispatch.c",
         "csrc/encode.c",
+        "csrc/envelope.c",
+        "csrc/errors.c",
         "csrc/number.c",
         "csrc/options.c",
+        "csrc/response.c",
         "csrc/framing.c",
         "csrc/framing_headers.c",
         "csrc/framing_lua.c",

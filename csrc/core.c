@@ -3,6 +3,8 @@
 #include "buffer.h"
 #include "codec.h"
 #include "framing.h"
+#include "errors.h"
+#include "dispatch.h"
 
 #ifndef JSONRPC_VERSION
 #define JSONRPC_VERSION "scm"
@@ -22,6 +24,8 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_buf_openlib(L);
     jr_codec_open(L);
     jr_framing_open(L);
+    jr_errors_open(L);
+    jr_dispatch_open(L);
     lua_pushliteral(L, JSONRPC_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

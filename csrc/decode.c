@@ -1,17 +1,11 @@
-/* JSON text -> Lua values, in one pass straight onto the Lua stack. */
+/* JSON text -> Lua values, in one pass straight onto the Lua stack; or, with
+ * build off, the same grammar checked without building anything. */
 #include <stdio.h>
-#include "codec.h"
+#include "decoder.h"
 #include "number.h"
 #include "utf8.h"
 
-typedef struct decoder {
-    lua_State *L;
-    const char *start, *p, *end;
-    int depth, max_depth;
-    int mt_array, mt_object;
-    jr_buf *scratch;          /* unescaped strings, long numbers */
-    char *err;
-} decoder;
+typedef jr_decoder decoder;
 
 /* Byte classes inside a string: what stops the plain-byte scan. */
 enum { C_PLAIN = 0, C_QUOTE, C_ESCAPE, C_CONTROL, C_HIGH };
@@ -22,7 +16,7 @@ static const unsigned char string_class[256] = {
     [0x80 ... 0xFF] = C_HIGH,
 };
 
-static int fail(decoder *d, const char *p, const char *msg)
+int jr_decoder_fail(decoder *d, const char *p, const char *msg)
 {
     snprintf(d->err, JR_ERRLEN, "%s at byte %lu", msg, (unsigned long)(p - d->start) + 1);
     return -1;
@@ -33,16 +27,16 @@ static int fail_char(decoder *d, const char *p, const char *what)
     char msg[80];
     unsigned char c;
     if (p >= d->end)
-        return fail(d, p, "unexpected end of input");
+        return jr_decoder_fail(d, p, "unexpected end of input");
     c = (unsigned char)*p;
     if (c >= 0x20 && c < 0x7F)
         snprintf(msg, sizeof msg, "%s, found '%c'", what, c);
     else
         snprintf(msg, sizeof msg, "%s, found byte 0x%02X", what, c);
-    return fail(d, p, msg);
+    return jr_decoder_fail(d, p, msg);
 }
 
-static void skip_space(decoder *d)
+void jr_decoder_space(decoder *d)
 {
     const char *p = d->p;
     while (p < d->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
@@ -71,14 +65,14 @@ static int unicode_escape(decoder *d, const char *p, unsigned long *cp, const ch
 {
     unsigned long lo;
     if (d->end - p < 6 || hex4(p + 2, cp) != 0)
-        return fail(d, p, "invalid \\u escape");
+        return jr_decoder_fail(d, p, "invalid \\u escape");
     p += 6;
     if (*cp >= 0xDC00 && *cp <= 0xDFFF)
-        return fail(d, p - 6, "lone low surrogate in \\u escape");
+        return jr_decoder_fail(d, p - 6, "lone low surrogate in \\u escape");
     if (*cp >= 0xD800 && *cp <= 0xDBFF) {
         if (d->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) != 0
             || lo < 0xDC00 || lo > 0xDFFF)
-            return fail(d, p - 6, "lone high surrogate in \\u escape");
+            return jr_decoder_fail(d, p - 6, "lone high surrogate in \\u escape");
         *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
         p += 6;
     }
@@ -92,7 +86,7 @@ static int unescape(decoder *d, const char *p, const char **next)
     char c, out[4];
     unsigned long cp;
     if (p + 1 >= d->end)
-        return fail(d, p, "unterminated string");
+        return jr_decoder_fail(d, p, "unterminated string");
     switch (p[1]) {
     case '"': c = '"'; break;
     case '\\': c = '\\'; break;
@@ -106,14 +100,14 @@ static int unescape(decoder *d, const char *p, const char **next)
         if (unicode_escape(d, p, &cp, next) != 0)
             return -1;
         if (jr_buf_add(d->scratch, out, jr_utf8_put(out, cp)) != 0)
-            return fail(d, p, "out of memory");
+            return jr_decoder_fail(d, p, "out of memory");
         return 0;
     default:
         return fail_char(d, p + 1, "invalid escape");
     }
     *next = p + 2;
     if (jr_buf_addc(d->scratch, c) != 0)
-        return fail(d, p, "out of memory");
+        return jr_decoder_fail(d, p, "out of memory");
     return 0;
 }
 
@@ -128,7 +122,7 @@ static const char *scan_plain(decoder *d, const char *p)
         if (u < end && string_class[*u] == C_HIGH) {
             size_t n = jr_utf8_seqlen(u, end);
             if (n == 0) {
-                fail(d, (const char *)u, "invalid UTF-8 in string");
+                jr_decoder_fail(d, (const char *)u, "invalid UTF-8 in string");
                 return NULL;
             }
             u += n;
@@ -138,23 +132,24 @@ static const char *scan_plain(decoder *d, const char *p)
     }
 }
 
-/* Strings with escapes: unescaped into the scratch buffer, then pushed. */
-static int decode_escaped(decoder *d, const char *from, const char *p)
+/* Strings with escapes: unescaped into the scratch buffer. */
+static int read_escaped(decoder *d, const char *from, const char *p, const char **s, size_t *n)
 {
     d->scratch->len = 0;
     if (jr_buf_add(d->scratch, from, (size_t)(p - from)) != 0)
-        return fail(d, p, "out of memory");
+        return jr_decoder_fail(d, p, "out of memory");
     for (;;) {
         const char *q = scan_plain(d, p);
         if (q == NULL)
             return -1;
         if (jr_buf_add(d->scratch, p, (size_t)(q - p)) != 0)
-            return fail(d, q, "out of memory");
+            return jr_decoder_fail(d, q, "out of memory");
         if (q >= d->end)
-            return fail(d, from - 1, "unterminated string");
+            return jr_decoder_fail(d, from - 1, "unterminated string");
         switch (string_class[(unsigned char)*q]) {
         case C_QUOTE:
-            lua_pushlstring(d->L, d->scratch->data, d->scratch->len);
+            *s = d->scratch->data;
+            *n = d->scratch->len;
             d->p = q + 1;
             return 0;
         case C_ESCAPE:
@@ -162,26 +157,38 @@ static int decode_escaped(decoder *d, const char *from, const char *p)
                 return -1;
             break;
         default:
-            return fail(d, q, "control character in string (must be escaped)");
+            return jr_decoder_fail(d, q, "control character in string (must be escaped)");
         }
     }
 }
 
-static int decode_string(decoder *d)
+int jr_decoder_string(decoder *d, const char **s, size_t *n)
 {
     const char *from = d->p + 1, *q = scan_plain(d, from);
     if (q == NULL)
         return -1;
     if (q >= d->end)
-        return fail(d, d->p, "unterminated string");
+        return jr_decoder_fail(d, d->p, "unterminated string");
     if (*q == '"') {   /* the common case: no escapes, no copy */
-        lua_pushlstring(d->L, from, (size_t)(q - from));
+        *s = from;
+        *n = (size_t)(q - from);
         d->p = q + 1;
         return 0;
     }
     if (*q == '\\')
-        return decode_escaped(d, from, q);
-    return fail(d, q, "control character in string (must be escaped)");
+        return read_escaped(d, from, q, s, n);
+    return jr_decoder_fail(d, q, "control character in string (must be escaped)");
+}
+
+static int decode_string(decoder *d)
+{
+    const char *s;
+    size_t n;
+    if (jr_decoder_string(d, &s, &n) != 0)
+        return -1;
+    if (d->build)
+        lua_pushlstring(d->L, s, n);
+    return 0;
 }
 
 static int decode_number(decoder *d)
@@ -190,26 +197,35 @@ static int decode_number(decoder *d)
     const char *why = NULL;
     const char *q = jr_parse_number(d->p, d->end, JR_HAVE_INTEGERS, d->scratch, &n, &why);
     if (q == NULL)
-        return fail(d, d->p, why);
+        return jr_decoder_fail(d, d->p, why);
+    d->p = q;
+    if (!d->build)
+        return 0;
 #if JR_HAVE_INTEGERS
     if (n.is_integer)
         lua_pushinteger(d->L, (lua_Integer)n.i);
     else
 #endif
         lua_pushnumber(d->L, (lua_Number)n.d);
-    d->p = q;
     return 0;
 }
 
-static int decode_literal(decoder *d, const char *word, size_t n)
+/* true, false, null: kind 1, 0 or -1 */
+static int decode_literal(decoder *d, const char *word, size_t n, int kind)
 {
     if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0)
         return fail_char(d, d->p, "expected a value");
     d->p += n;
+    if (d->build) {
+        if (kind < 0)
+            lua_pushlightuserdata(d->L, NULL);
+        else
+            lua_pushboolean(d->L, kind);
+    }
     return 0;
 }
 
-static int decode_value(decoder *d);
+#define decode_value jr_decoder_value
 
 /* Opens a container: depth and stack checks, the table with its kind. */
 static int open_container(decoder *d, int mt)
@@ -217,15 +233,17 @@ static int open_container(decoder *d, int mt)
     if (++d->depth > d->max_depth) {
         char msg[64];
         snprintf(msg, sizeof msg, "nesting deeper than max_depth (%d)", d->max_depth);
-        return fail(d, d->p, msg);
+        return jr_decoder_fail(d, d->p, msg);
     }
-    if (!lua_checkstack(d->L, 4))
-        return fail(d, d->p, "Lua stack exhausted");
-    lua_newtable(d->L);
-    lua_pushvalue(d->L, mt);
-    lua_setmetatable(d->L, -2);
+    if (d->build) {
+        if (!lua_checkstack(d->L, 4))
+            return jr_decoder_fail(d, d->p, "Lua stack exhausted");
+        lua_newtable(d->L);
+        lua_pushvalue(d->L, mt);
+        lua_setmetatable(d->L, -2);
+    }
     d->p++;
-    skip_space(d);
+    jr_decoder_space(d);
     return 0;
 }
 
@@ -243,10 +261,10 @@ static int close_empty(decoder *d, char closer)
 /* After a member: 1 if another follows (',' consumed), 0 at the closer. */
 static int next_member(decoder *d, char closer, const char *what)
 {
-    skip_space(d);
+    jr_decoder_space(d);
     if (d->p < d->end && *d->p == ',') {
         d->p++;
-        skip_space(d);
+        jr_decoder_space(d);
         return 1;
     }
     if (close_empty(d, closer))
@@ -266,7 +284,8 @@ static int decode_array(decoder *d)
     do {
         if (decode_value(d) != 0)
             return -1;
-        lua_rawseti(d->L, -2, i++);
+        if (d->build)
+            lua_rawseti(d->L, -2, i++);
         more = next_member(d, ']', "expected ',' or ']' in array");
     } while (more == 1);
     return more;
@@ -284,30 +303,39 @@ static int decode_object(decoder *d)
             return fail_char(d, d->p, "expected a string key in object");
         if (decode_string(d) != 0)
             return -1;
-        skip_space(d);
-        if (d->p >= d->end || *d->p != ':')
-            return fail_char(d, d->p, "expected ':' after object key");
-        d->p++;
-        skip_space(d);
+        jr_decoder_space(d);
+        if (jr_decoder_expect(d, ':', "expected ':' after object key") != 0)
+            return -1;
+        jr_decoder_space(d);
         if (decode_value(d) != 0)
             return -1;
-        lua_rawset(d->L, -3);
+        if (d->build)
+            lua_rawset(d->L, -3);
         more = next_member(d, '}', "expected ',' or '}' in object");
     } while (more == 1);
     return more;
 }
 
-static int decode_value(decoder *d)
+int jr_decoder_expect(decoder *d, char c, const char *what)
+{
+    jr_decoder_space(d);
+    if (d->p >= d->end || *d->p != c)
+        return fail_char(d, d->p, what);
+    d->p++;
+    return 0;
+}
+
+int jr_decoder_value(decoder *d)
 {
     if (d->p >= d->end)
-        return fail(d, d->p, "unexpected end of input");
+        return jr_decoder_fail(d, d->p, "unexpected end of input");
     switch (*d->p) {
     case '"': return decode_string(d);
     case '{': return decode_object(d);
     case '[': return decode_array(d);
-    case 't': lua_pushboolean(d->L, 1); return decode_literal(d, "true", 4);
-    case 'f': lua_pushboolean(d->L, 0); return decode_literal(d, "false", 5);
-    case 'n': lua_pushlightuserdata(d->L, NULL); return decode_literal(d, "null", 4);
+    case 't': return decode_literal(d, "true", 4, 1);
+    case 'f': return decode_literal(d, "false", 5, 0);
+    case 'n': return decode_literal(d, "null", 4, -1);
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
         return decode_number(d);
@@ -316,28 +344,35 @@ static int decode_value(decoder *d)
     }
 }
 
+void jr_decoder_init(decoder *d, lua_State *L, const char *s, size_t n, int max_depth,
+                     int mt_array, int mt_object, jr_buf *scratch, char err[JR_ERRLEN])
+{
+    d->L = L;
+    d->start = d->p = s;
+    d->end = s + n;
+    d->depth = 0;
+    d->max_depth = max_depth;
+    d->mt_array = jr_absindex(L, mt_array);
+    d->mt_object = jr_absindex(L, mt_object);
+    d->build = 1;
+    d->scratch = scratch;
+    d->err = err;
+}
+
 int jr_decode(lua_State *L, const char *s, size_t n, const jr_codec_limits *lim,
               int mt_array, int mt_object, jr_buf *scratch, char err[JR_ERRLEN])
 {
     decoder d;
     int top = lua_gettop(L);
-    d.L = L;
-    d.start = d.p = s;
-    d.end = s + n;
-    d.depth = 0;
-    d.max_depth = lim->max_depth;
-    d.mt_array = jr_absindex(L, mt_array);
-    d.mt_object = jr_absindex(L, mt_object);
-    d.scratch = scratch;
-    d.err = err;
     if (n > lim->max_size) {
         snprintf(err, JR_ERRLEN, "document of %lu bytes exceeds max_size (%lu)",
                  (unsigned long)n, (unsigned long)lim->max_size);
         return -1;
     }
-    skip_space(&d);
-    if (decode_value(&d) == 0) {
-        skip_space(&d);
+    jr_decoder_init(&d, L, s, n, lim->max_depth, mt_array, mt_object, scratch, err);
+    jr_decoder_space(&d);
+    if (jr_decoder_value(&d) == 0) {
+        jr_decoder_space(&d);
         if (d.p == d.end)
             return 0;
         fail_char(&d, d.p, "unexpected data after the JSON value");

@@ -1,5 +1,6 @@
 --- jsonrpc: JSON-RPC 2.0 for Lua with an engine in C.
--- This module is the public face; the work is done in jsonrpc.core.
+-- This module is the public face; the work is done in jsonrpc.core (C) and
+-- the small Lua modules beside this one.
 local core = require "jsonrpc.core"
 
 local jsonrpc = {
@@ -18,6 +19,19 @@ local jsonrpc = {
 
   --- Sans-IO stream framings: "content-length", "be32", "ndjson".
   framer = core.framer,
+
+  --- Error values: jsonrpc.error(code, message [, data]), and the codes.
+  error = core.error,
+  is_error = core.is_error,
+  codes = core.codes,
+
+  --- A method registry that answers JSON-RPC texts: server:handle(text).
+  server = core.server,
 }
+
+--- Both directions of one connection, sans-IO (see jsonrpc.endpoint).
+function jsonrpc.endpoint(opts)
+  return require("jsonrpc.endpoint").new(opts)
+end
 
 return jsonrpc

@@ -1,0 +1,39 @@
+/* The decoder's internal interface, for the layers that read JSON-RPC
+ * envelopes member by member (dispatch) instead of as whole documents.
+ * jr_decode (codec.h) is built on it. */
+#ifndef JSONRPC_DECODER_H
+#define JSONRPC_DECODER_H
+
+#include "codec.h"
+
+typedef struct jr_decoder {
+    lua_State *L;
+    const char *start, *p, *end;
+    int depth, max_depth;
+    int mt_array, mt_object;  /* absolute stack indices of the kind metatables */
+    int build;                /* 1: push decoded values; 0: only validate */
+    jr_buf *scratch;          /* unescaped strings, long numbers */
+    char *err;                /* JR_ERRLEN bytes */
+} jr_decoder;
+
+void jr_decoder_init(jr_decoder *d, lua_State *L, const char *s, size_t n,
+                     int max_depth, int mt_array, int mt_object, jr_buf *scratch,
+                     char err[JR_ERRLEN]);
+
+/* The value at d->p: pushed when d->build, else only checked; 0 or -1. */
+int jr_decoder_value(jr_decoder *d);
+
+/* The string at d->p (which must be '"'), without pushing it: *s points into
+ * the text or into the scratch buffer, valid until the next string read. */
+int jr_decoder_string(jr_decoder *d, const char **s, size_t *n);
+
+/* Skips JSON whitespace. */
+void jr_decoder_space(jr_decoder *d);
+
+/* Skips whitespace, then consumes c; else fails with "expected ..." */
+int jr_decoder_expect(jr_decoder *d, char c, const char *what);
+
+/* Records an error at p (a 1-based byte offset is added); returns -1. */
+int jr_decoder_fail(jr_decoder *d, const char *p, const char *msg);
+
+#endif

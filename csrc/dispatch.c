@@ -1,0 +1,940 @@
+/* The server: a method registry and the sans-IO dispatch of JSON-RPC texts.
+ *
+ * server:handle(text [, context]) -> response text | nil
+ *
+ * The hot path reads the request envelope member by member (envelope.c):
+ * positional params land on the stack as the handler's arguments, the id is
+ * kept as raw text, no table is built for the request; the handler runs
+ * under lua_pcall; its result is encoded straight into the output buffer
+ * (response.c). Hooks, when set, see the request as a table, built only
+ * then. A batch is checked whole (valid JSON, length) before any member
+ * runs, as the specification's examples require. */
+#include <stdio.h>
+#include <string.h>
+#include "dispatch.h"
+#include "envelope.h"
+#include "errors.h"
+#include "options.h"
+#include "response.h"
+#include "utf8.h"
+
+#define SERVER_MT "jsonrpc.server"
+#define FAILURE_MT "jsonrpc.failure"
+#define BUF_KEEP (64u << 10)
+
+/* Fields of a server's data table (registry-held, integer keys for speed). */
+enum { D_METHODS = 1, D_ON_REQUEST, D_ON_RESPONSE, D_ON_ERROR, D_OUT, D_SCRATCH,
+       D_MT_ARRAY, D_MT_OBJECT };
+
+/* Fields of a method entry that has options (else the entry is the fn). */
+enum { E_FN = 1, E_NAMES, E_NAME_SET, E_CONTEXT };
+
+/* One call of handle(): where everything is on the stack. */
+typedef struct exchange {
+    lua_State *L;
+    jr_server *srv;
+    jr_buf *out;
+    jr_decoder d;
+    jr_kinds kinds;
+    int data, methods, msgh, ctx, cb;   /* stack indices; cb 0 when absent */
+    int hooks;                          /* any hook set */
+    int batch;                          /* writing an array of responses */
+    int count;                          /* responses written */
+    char err[JR_ERRLEN];
+} exchange;
+
+static jr_server *check_server(lua_State *L)
+{
+    return (jr_server *)luaL_checkudata(L, 1, SERVER_MT);
+}
+
+/* ---- message handler: keeps the traceback of plain errors ---- */
+
+static void push_traceback(lua_State *L, const char *msg)
+{
+#if LUA_VERSION_NUM >= 502 || defined(LUAJIT_VERSION)
+    luaL_traceback(L, L, msg, 1);
+#else
+    lua_getglobal(L, "debug");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "traceback");
+        lua_remove(L, -2);
+        lua_pushstring(L, msg);
+        lua_pushinteger(L, 2);
+        if (lua_pcall(L, 2, 1, 0) == 0 && lua_isstring(L, -1))
+            return;
+    }
+    lua_pop(L, 1);
+    lua_pushstring(L, msg);
+#endif
+}
+
+/* Error values pass through; anything else becomes a failure table
+ * {message, traceback}, captured before the stack unwinds. */
+static int capture_failure(lua_State *L)
+{
+    const char *msg;
+    if (jr_is_error(L, 1))
+        return 1;
+    msg = lua_tostring(L, 1);
+    if (msg == NULL)
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, msg);
+    lua_rawseti(L, -2, 1);
+    push_traceback(L, msg);
+    lua_rawseti(L, -2, 2);
+    luaL_newmetatable(L, FAILURE_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int is_failure(lua_State *L, int idx)
+{
+    int same;
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    luaL_getmetatable(L, FAILURE_MT);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
+/* ---- building the request table for hooks ---- */
+
+static void push_id_value(exchange *x, const jr_envelope *e)
+{
+    jr_codec_limits lim = { 1, (size_t)-1 };
+    if (!(e->seen & JR_M_ID) || !e->id_ok
+        || jr_decode(x->L, e->id, e->id_len, &lim, x->kinds.mt_array, x->kinds.mt_object,
+                     x->d.scratch, x->err) != 0)
+        lua_pushnil(x->L);
+}
+
+/* req = {method, params, id, notification, context} in slot JR_S_REQ. Must
+ * run before the call, which consumes the arguments. */
+static void build_req(exchange *x, const jr_envelope *e)
+{
+    lua_State *L = x->L;
+    int i;
+    lua_createtable(L, 0, 5);
+    lua_pushvalue(L, e->base + JR_S_METHOD);
+    lua_setfield(L, -2, "method");
+    if (e->params == JR_P_ARRAY) {
+        lua_createtable(L, e->nargs, 0);
+        for (i = 0; i < e->nargs && i < JR_MAX_ARGS; i++) {
+            lua_pushvalue(L, e->base + JR_S_ARGS + i);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_pushvalue(L, x->kinds.mt_array);
+        lua_setmetatable(L, -2);
+    } else {
+        lua_pushvalue(L, e->base + JR_S_PARAMS);
+    }
+    lua_setfield(L, -2, "params");
+    push_id_value(x, e);
+    lua_setfield(L, -2, "id");
+    lua_pushboolean(L, e != NULL && !(e->seen & JR_M_ID));
+    lua_setfield(L, -2, "notification");
+    lua_pushvalue(L, x->ctx);
+    lua_setfield(L, -2, "context");
+    lua_replace(L, e->base + JR_S_REQ);
+}
+
+/* ---- hooks ---- */
+
+/* Calls the on_error hook with (message, traceback, req); errors in it are
+ * dropped (there is nowhere left to report them). */
+static void report(exchange *x, int req, const char *message, const char *traceback)
+{
+    lua_State *L = x->L;
+    lua_rawgeti(L, x->data, D_ON_ERROR);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushstring(L, message);
+    lua_pushstring(L, traceback);
+    if (req)
+        lua_pushvalue(L, req);
+    else
+        lua_pushnil(L);
+    if (lua_pcall(L, 3, 0, 0) != 0)
+        lua_pop(L, 1);
+}
+
+/* Turns the failure (or other non-error value) at idx into an Internal error
+ * value pushed on the stack, reporting it to on_error. */
+static void push_internal_error(exchange *x, int idx, int req)
+{
+    lua_State *L = x->L;
+    const char *msg, *tb;
+    idx = jr_absindex(L, idx);
+    if (is_failure(L, idx)) {
+        lua_rawgeti(L, idx, 1);
+        lua_rawgeti(L, idx, 2);
+    } else {
+        lua_pushstring(L, lua_tostring(L, idx) ? lua_tostring(L, idx) : "not enough memory");
+        lua_pushliteral(L, "");
+    }
+    msg = lua_tostring(L, -2);
+    tb = lua_tostring(L, -1);
+    report(x, req, msg, tb);
+    if (x->srv->expose_errors) {
+        lua_createtable(L, 0, 2);
+        lua_pushvalue(L, -3);
+        lua_setfield(L, -2, "message");
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, "traceback");
+        jr_push_error(L, JR_INTERNAL_ERROR, "Internal error", -1);
+        lua_replace(L, -4);
+        lua_pop(L, 2);
+    } else {
+        lua_pop(L, 2);
+        jr_push_error(L, JR_INTERNAL_ERROR, "Internal error", 0);
+    }
+}
+
+/* Calls hook D_* with (req, ...) protected; a raised error value is left on
+ * top and 1 returned; 0 when it returned normally (or is not set). A plain
+ * error in a hook answers Internal error. */
+static int call_hook(exchange *x, int hook, int req, int nargs)
+{
+    lua_State *L = x->L;
+    int base = lua_gettop(L) - nargs;
+    lua_rawgeti(L, x->data, hook);
+    if (lua_isnil(L, -1)) {
+        lua_settop(L, base);
+        return 0;
+    }
+    lua_insert(L, base + 1);
+    lua_pushvalue(L, req);
+    lua_insert(L, base + 2);
+    if (lua_pcall(L, nargs + 1, 0, x->msgh) == 0)
+        return 0;
+    if (!jr_is_error(L, -1)) {
+        push_internal_error(x, -1, req);
+        lua_remove(L, -2);
+    }
+    return 1;
+}
+
+/* ---- writing responses ---- */
+
+static int begin_response(exchange *x)
+{
+    if (x->batch && x->count > 0 && jr_buf_addc(x->out, ',') != 0)
+        return -1;
+    x->count++;
+    return 0;
+}
+
+static jr_id id_of(const jr_envelope *e)
+{
+    jr_id id = { NULL, 0 };
+    if (e != NULL && (e->seen & JR_M_ID) && e->id_ok && !(e->id_len == 4 && e->id[0] == 'n')) {
+        id.text = e->id;
+        id.len = e->id_len;
+    }
+    return id;
+}
+
+static void write_error_value(exchange *x, const jr_envelope *e, int err_idx);
+
+/* Reports to on_response (req, result, err) when set. */
+static void notify_response(exchange *x, const jr_envelope *e, int result, int err)
+{
+    lua_State *L = x->L;
+    int req;
+    if (!x->hooks)
+        return;
+    req = e ? e->base + JR_S_REQ : 0;
+    if (!req || lua_isnil(L, req)) {   /* a message too broken to read */
+        lua_createtable(L, 0, 1);
+        lua_pushvalue(L, x->ctx);
+        lua_setfield(L, -2, "context");
+        req = lua_gettop(L);
+    }
+    if (result) lua_pushvalue(L, result); else lua_pushnil(L);
+    if (err) lua_pushvalue(L, err); else lua_pushnil(L);
+    if (call_hook(x, D_ON_RESPONSE, req, 2))
+        lua_pop(L, 1);   /* a failing logger does not change the answer */
+    if (req != (e ? e->base + JR_S_REQ : 0))
+        lua_remove(L, req);
+}
+
+/* Writes the error value at err_idx as the response to e (or id null). */
+static void write_error_value(exchange *x, const jr_envelope *e, int err_idx)
+{
+    lua_State *L = x->L;
+    size_t mark = x->out->len;
+    err_idx = jr_absindex(L, err_idx);
+    if (begin_response(x) != 0)
+        luaL_error(L, "not enough memory");
+    if (jr_write_error(L, x->out, err_idx, id_of(e), &x->kinds, x->err) != 0) {
+        /* its data cannot be sent: say so instead */
+        char why[JR_ERRLEN + 40];
+        x->out->len = mark;
+        x->count--;
+        snprintf(why, sizeof why, "cannot encode the error: %s", x->err);
+        lua_pushstring(L, why);
+        push_internal_error(x, -1, e ? e->base + JR_S_REQ : 0);
+        lua_remove(L, -2);
+        if (begin_response(x) != 0
+            || jr_write_error(L, x->out, -1, id_of(e), &x->kinds, x->err) != 0)
+            luaL_error(L, "not enough memory");
+        notify_response(x, e, 0, lua_gettop(L));
+        lua_pop(L, 1);
+        return;
+    }
+    notify_response(x, e, 0, err_idx);
+}
+
+/* A protocol error (code, message, optional data text) for e or id null. */
+static void write_protocol_error(exchange *x, const jr_envelope *e, int code,
+                                 const char *message, const char *data)
+{
+    lua_State *L = x->L;
+    if (data != NULL)
+        lua_pushstring(L, data);
+    jr_push_error(L, code, message, data != NULL ? -1 : 0);
+    write_error_value(x, e, -1);
+    lua_pop(L, data != NULL ? 2 : 1);
+}
+
+static void write_result(exchange *x, const jr_envelope *e, int idx)
+{
+    lua_State *L = x->L;
+    idx = jr_absindex(L, idx);
+    if (begin_response(x) != 0)
+        luaL_error(L, "not enough memory");
+    if (jr_write_result(L, x->out, idx, id_of(e), &x->kinds, x->err) != 0) {
+        char why[JR_ERRLEN + 40];
+        x->count--;
+        snprintf(why, sizeof why, "cannot encode the result: %s", x->err);
+        lua_pushstring(L, why);
+        push_internal_error(x, -1, e->base + JR_S_REQ);
+        write_error_value(x, e, -1);
+        lua_pop(L, 2);
+        return;
+    }
+    notify_response(x, e, idx, 0);
+}
+
+/* ---- params mapping ---- */
+
+/* Pushes the values of the declared names from the params object, after
+ * checking that it holds no other name; -1 with the reason pushed. */
+static int map_named(lua_State *L, int entry, int params, int nnames)
+{
+    int set, names, i;
+    lua_rawgeti(L, entry, E_NAME_SET);
+    set = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, params)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, set);
+        if (lua_isnil(L, -1)) {
+            lua_pushfstring(L, "unknown param '%s'", lua_tostring(L, -2));
+            return -1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (!lua_checkstack(L, nnames + 4)) {
+        lua_pushliteral(L, "too many declared params");
+        return -1;
+    }
+    lua_rawgeti(L, entry, E_NAMES);
+    names = lua_gettop(L);
+    for (i = 1; i <= nnames; i++) {
+        lua_rawgeti(L, names, i);
+        lua_rawget(L, params);
+    }
+    lua_remove(L, names);
+    return nnames;
+}
+
+/* Leaves the handler's arguments on top of the stack (positional params are
+ * there already) and returns their count, or -1 with the reason pushed. */
+static int prepare_args(exchange *x, const jr_envelope *e, int entry)
+{
+    lua_State *L = x->L;
+    int nnames = 0, nargs = 0, with_context = 0;
+    if (lua_istable(L, entry)) {
+        lua_rawgeti(L, entry, E_NAMES);
+        nnames = lua_isnil(L, -1) ? 0 : (int)lua_rawlen(L, -1);
+        lua_rawgeti(L, entry, E_CONTEXT);
+        with_context = lua_toboolean(L, -1);
+        lua_pop(L, 2);
+    }
+    switch (e->params) {
+    case JR_P_ARRAY:
+        if (e->nargs > JR_MAX_ARGS) {
+            lua_pushfstring(L, "too many positional params (%d, at most %d)", e->nargs, JR_MAX_ARGS);
+            return -1;
+        }
+        if (nnames > 0 && e->nargs > nnames) {
+            lua_pushfstring(L, "expected at most %d params, got %d", nnames, e->nargs);
+            return -1;
+        }
+        nargs = e->nargs;
+        break;
+    case JR_P_OBJECT:
+        if (nnames > 0) {
+            nargs = map_named(L, entry, e->base + JR_S_PARAMS, nnames);
+            if (nargs < 0)
+                return -1;
+        } else {
+            lua_pushvalue(L, e->base + JR_S_PARAMS);
+            nargs = 1;
+        }
+        break;
+    case JR_P_NULL:
+        lua_pushliteral(L, "params must be an array or an object, not null");
+        return -1;
+    default:   /* no params */
+        break;
+    }
+    if (with_context) {
+        lua_pushvalue(L, x->ctx);
+        lua_insert(L, lua_gettop(L) - nargs + 1);
+        nargs++;
+    }
+    return nargs;
+}
+
+/* ---- dispatching one message ---- */
+
+static const char *request_problem(const jr_envelope *e)
+{
+    if (!e->version_ok)
+        return (e->seen & JR_M_JSONRPC) ? "\"jsonrpc\" must be \"2.0\""
+                                        : "missing \"jsonrpc\": \"2.0\"";
+    if (!(e->seen & JR_M_METHOD))
+        return "missing method";
+    if (!e->method_ok)
+        return "method must be a string";
+    if (e->params == JR_P_SCALAR)
+        return "params must be an array or an object";
+    if ((e->seen & JR_M_ID) && !e->id_ok)
+        return "id must be a string, a number or null";
+    return NULL;
+}
+
+/* Runs the handler with the nargs arguments on top of the stack; leaves the
+ * outcome on top: returns 0 with the result, 1 with an error value. */
+static int invoke(exchange *x, const jr_envelope *e, int entry, int nargs)
+{
+    lua_State *L = x->L;
+    int first = lua_gettop(L) - nargs;
+    if (lua_istable(L, entry))
+        lua_rawgeti(L, entry, E_FN);
+    else
+        lua_pushvalue(L, entry);
+    lua_insert(L, first + 1);
+    if (lua_pcall(L, nargs, 2, x->msgh) != 0) {
+        if (!jr_is_error(L, -1)) {
+            push_internal_error(x, -1, e->base + JR_S_REQ);
+            lua_remove(L, -2);
+        }
+        return 1;
+    }
+    if (lua_isnil(L, -2) && jr_is_error(L, -1)) {   /* return nil, err */
+        lua_remove(L, -2);
+        return 1;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* A response from the peer (endpoints): checked, then handed to the
+ * callback as (id, result, err, problem). */
+static void deliver_response(exchange *x, const jr_envelope *e)
+{
+    lua_State *L = x->L;
+    const char *problem = NULL;
+    int has_result = e->seen & JR_M_RESULT, has_error = e->seen & JR_M_ERROR;
+    if (!e->version_ok)
+        problem = "response without \"jsonrpc\": \"2.0\"";
+    else if (has_result && has_error)
+        problem = "response has both result and error";
+    else if (!(e->seen & JR_M_ID) || !e->id_ok)
+        problem = "response without a valid id";
+    else if (has_error)
+        problem = jr_adopt_error(L, e->base + JR_S_ERROR);
+    lua_pushvalue(L, x->cb);
+    push_id_value(x, e);
+    if (problem == NULL && has_result) lua_pushvalue(L, e->base + JR_S_RESULT);
+    else lua_pushnil(L);
+    if (problem == NULL && has_error) lua_pushvalue(L, e->base + JR_S_ERROR);
+    else lua_pushnil(L);
+    if (problem) lua_pushstring(L, problem);
+    else lua_pushnil(L);
+    lua_call(L, 4, 0);
+}
+
+/* Everything for one message object read into e. */
+static void process_message(exchange *x, jr_envelope *e)
+{
+    lua_State *L = x->L;
+    const char *problem;
+    int entry, nargs, is_notification = !(e->seen & JR_M_ID), failed;
+    if (!(e->seen & JR_M_METHOD) && x->cb && (e->seen & (JR_M_RESULT | JR_M_ERROR))) {
+        deliver_response(x, e);
+        return;
+    }
+    problem = request_problem(e);
+    if (problem != NULL) {
+        write_protocol_error(x, e, JR_INVALID_REQUEST, "Invalid Request", problem);
+        return;
+    }
+    if (x->hooks)
+        build_req(x, e);
+    if (call_hook(x, D_ON_REQUEST, e->base + JR_S_REQ, 0)) {
+        if (!is_notification)
+            write_error_value(x, e, -1);
+        return;
+    }
+    lua_pushvalue(L, e->base + JR_S_METHOD);
+    lua_rawget(L, x->methods);
+    if (lua_isnil(L, -1)) {
+        if (!is_notification)
+            write_protocol_error(x, e, JR_METHOD_NOT_FOUND, "Method not found", NULL);
+        return;
+    }
+    entry = e->base + JR_S_RESULT;   /* a slot requests do not use */
+    lua_replace(L, entry);
+    nargs = prepare_args(x, e, entry);
+    if (nargs < 0) {
+        if (!is_notification)
+            write_protocol_error(x, e, JR_INVALID_PARAMS, "Invalid params", lua_tostring(L, -1));
+        return;
+    }
+    failed = invoke(x, e, entry, nargs);
+    if (is_notification)
+        return;
+    if (failed)
+        write_error_value(x, e, -1);
+    else
+        write_result(x, e, -1);
+}
+
+/* ---- whole texts and batches ---- */
+
+static void write_parse_error(exchange *x)
+{
+    write_protocol_error(x, NULL, JR_PARSE_ERROR, "Parse error", x->d.err);
+}
+
+/* Reads and processes the message object at d->p; the stack returns to
+ * where it was. A read error is returned (-1) for the caller to answer. */
+static int message_at(exchange *x)
+{
+    jr_envelope e;
+    int top = lua_gettop(x->L);
+    e.base = top + 1;
+    e.decode_results = x->cb != 0;
+    if (jr_envelope_read(&x->d, &e) != 0)
+        return -1;
+    process_message(x, &e);
+    lua_settop(x->L, top);
+    return 0;
+}
+
+/* Checks the whole batch (valid JSON) and counts its members: -1 on a
+ * parse error. */
+static long count_batch(jr_decoder *d)
+{
+    const char *start = d->p;
+    long n = 0;
+    d->build = 0;
+    if (jr_decoder_value(d) != 0)
+        return -1;
+    jr_decoder_space(d);
+    if (d->p != d->end)
+        return jr_decoder_fail(d, d->p, "unexpected data after the JSON value");
+    d->p = start + 1;
+    d->depth = 1;
+    for (jr_decoder_space(d); *d->p != ']'; jr_decoder_space(d)) {
+        jr_decoder_value(d);   /* checked above: cannot fail */
+        n++;
+        jr_decoder_space(d);
+        if (*d->p == ',')
+            d->p++;
+    }
+    d->p = start + 1;
+    d->build = 1;
+    return n;
+}
+
+static void process_batch(exchange *x)
+{
+    jr_decoder *d = &x->d;
+    long n = count_batch(d);
+    char why[96];
+    if (n < 0) {
+        write_parse_error(x);
+        return;
+    }
+    if (n == 0) {
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request", "empty batch");
+        return;
+    }
+    if ((size_t)n > x->srv->max_batch) {
+        snprintf(why, sizeof why, "batch of %ld requests exceeds max_batch (%lu)", n,
+                 (unsigned long)x->srv->max_batch);
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request", why);
+        return;
+    }
+    if (jr_buf_addc(x->out, '[') != 0)
+        luaL_error(x->L, "not enough memory");
+    x->batch = 1;
+    for (jr_decoder_space(d); *d->p != ']'; jr_decoder_space(d)) {
+        if (*d->p == '{') {
+            if (message_at(x) != 0)
+                luaL_error(x->L, "batch member unreadable after check: %s", d->err);
+        } else {
+            d->build = 0;
+            jr_decoder_value(d);
+            d->build = 1;
+            write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request",
+                                 "batch member is not an object");
+        }
+        jr_decoder_space(d);
+        if (*d->p == ',')
+            d->p++;
+    }
+    if (x->count == 0)
+        x->out->len = 0;   /* only notifications: nothing at all */
+    else if (jr_buf_addc(x->out, ']') != 0)
+        luaL_error(x->L, "not enough memory");
+}
+
+static void process_text(exchange *x, size_t n)
+{
+    jr_decoder *d = &x->d;
+    char why[96];
+    if (n > x->srv->max_message) {
+        snprintf(why, sizeof why, "message of %lu bytes exceeds max_message_size (%lu)",
+                 (unsigned long)n, (unsigned long)x->srv->max_message);
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request", why);
+        return;
+    }
+    jr_decoder_space(d);
+    if (d->p < d->end && *d->p == '[') {
+        process_batch(x);
+    } else if (d->p < d->end && *d->p == '{') {
+        jr_envelope e;
+        e.base = lua_gettop(x->L) + 1;
+        e.decode_results = x->cb != 0;
+        if (jr_envelope_read(d, &e) != 0) {
+            write_parse_error(x);
+            return;
+        }
+        jr_decoder_space(d);
+        if (d->p != d->end) {
+            jr_decoder_fail(d, d->p, "unexpected data after the JSON value");
+            lua_settop(x->L, e.base - 1);
+            write_parse_error(x);
+            return;
+        }
+        process_message(x, &e);
+    } else {
+        d->build = 0;
+        if (jr_decoder_value(d) != 0) {
+            write_parse_error(x);
+            return;
+        }
+        jr_decoder_space(d);
+        if (d->p != d->end) {
+            jr_decoder_fail(d, d->p, "unexpected data after the JSON value");
+            write_parse_error(x);
+            return;
+        }
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request",
+                             "a request must be an object or an array of them");
+    }
+}
+
+/* ---- entry points ---- */
+
+/* The server's shared buffer in data slot `field`, or a fresh one while that
+ * is lent (a handler calling handle() again); pushed either way. */
+static jr_buf *borrow(lua_State *L, int data, int field)
+{
+    jr_buf *b;
+    lua_rawgeti(L, data, field);
+    b = (jr_buf *)lua_touserdata(L, -1);
+    if (b->lent) {
+        lua_pop(L, 1);
+        b = jr_buf_newbox(L);
+    }
+    b->lent = 1;
+    b->len = 0;
+    return b;
+}
+
+static void give_back(jr_buf *b)
+{
+    b->lent = 0;
+    jr_buf_trim(b, BUF_KEEP);
+}
+
+/* handle(text, context) and, for endpoints, receive(text, context, cb). */
+static int run(lua_State *L, int with_cb)
+{
+    exchange x;
+    jr_server *srv = check_server(L);
+    jr_buf *scratch;
+    const char *s;
+    size_t n;
+    luaL_checktype(L, 2, LUA_TSTRING);
+    s = lua_tolstring(L, 2, &n);
+    if (with_cb)
+        luaL_checktype(L, 4, LUA_TFUNCTION);
+    lua_settop(L, 4);
+    luaL_checkstack(L, 40, "jsonrpc dispatch");
+    x.L = L;
+    x.srv = srv;
+    x.ctx = 3;
+    x.cb = with_cb ? 4 : 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    x.data = 5;
+    lua_rawgeti(L, x.data, D_METHODS);
+    x.methods = 6;
+    lua_pushcfunction(L, capture_failure);
+    x.msgh = 7;
+    x.out = borrow(L, x.data, D_OUT);                 /* 8 */
+    scratch = borrow(L, x.data, D_SCRATCH);           /* 9 */
+    lua_rawgeti(L, x.data, D_MT_ARRAY);               /* 10 */
+    lua_rawgeti(L, x.data, D_MT_OBJECT);              /* 11 */
+    x.kinds.mt_array = 10;
+    x.kinds.mt_object = 11;
+    x.kinds.max_depth = srv->max_depth;
+    x.hooks = 0;
+    lua_rawgeti(L, x.data, D_ON_REQUEST);
+    lua_rawgeti(L, x.data, D_ON_RESPONSE);
+    lua_rawgeti(L, x.data, D_ON_ERROR);
+    x.hooks = !lua_isnil(L, -1) || !lua_isnil(L, -2) || !lua_isnil(L, -3);
+    lua_pop(L, 3);
+    x.batch = 0;
+    x.count = 0;
+    jr_decoder_init(&x.d, L, s, n, srv->max_depth, 10, 11, scratch, x.err);
+    process_text(&x, n);
+    lua_settop(L, 11);
+    if (x.out->len > 0)
+        lua_pushlstring(L, x.out->data, x.out->len);
+    else
+        lua_pushnil(L);
+    give_back(x.out);
+    give_back(scratch);
+    return 1;
+}
+
+static int l_handle(lua_State *L)
+{
+    return run(L, 0);
+}
+
+static int l_receive(lua_State *L)
+{
+    return run(L, 1);
+}
+
+/* ---- construction and registration ---- */
+
+static int valid_utf8(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        size_t len = jr_utf8_seqlen(p, end);
+        if (len == 0)
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
+static int is_callable(lua_State *L, int idx)
+{
+    int callable;
+    if (lua_isfunction(L, idx))
+        return 1;
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    lua_getfield(L, -1, "__call");
+    callable = !lua_isnil(L, -1);
+    lua_pop(L, 2);
+    return callable;
+}
+
+/* The entry for mopts (a table at 4): {fn, names, name_set, context}. */
+static void push_entry(lua_State *L)
+{
+    static const char *const names[] = {"params", "context", NULL};
+    int i, n;
+    jr_check_options(L, 4, names);
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, -2, E_FN);
+    lua_getfield(L, 4, "params");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_istable(L, -1))
+            luaL_argerror(L, 4, "'params' must be a list of names");
+        n = (int)lua_rawlen(L, -1);
+        lua_createtable(L, 0, n);
+        for (i = 1; i <= n; i++) {
+            lua_rawgeti(L, -2, i);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_argerror(L, 4, "'params' must be a list of names");
+            lua_pushvalue(L, -1);
+            lua_rawget(L, -3);
+            if (!lua_isnil(L, -1))
+                luaL_argerror(L, 4, lua_pushfstring(L, "param '%s' declared twice",
+                                                    lua_tostring(L, -2)));
+            lua_pop(L, 1);
+            lua_pushinteger(L, i);
+            lua_rawset(L, -3);
+        }
+        lua_rawseti(L, -3, E_NAME_SET);
+        lua_rawseti(L, -2, E_NAMES);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 4, "context");
+    lua_pushboolean(L, lua_toboolean(L, -1));
+    lua_rawseti(L, -3, E_CONTEXT);
+    lua_pop(L, 1);
+}
+
+/* server:method(name, fn [, opts]) -> server */
+static int l_method(lua_State *L)
+{
+    jr_server *srv = check_server(L);
+    size_t n;
+    const char *name;
+    luaL_checktype(L, 2, LUA_TSTRING);
+    name = lua_tolstring(L, 2, &n);
+    if (!valid_utf8(name, n))
+        return luaL_argerror(L, 2, "method name is not valid UTF-8");
+    if (n >= 4 && memcmp(name, "rpc.", 4) == 0)
+        return luaL_argerror(L, 2, "method names starting with 'rpc.' are reserved");
+    if (!is_callable(L, 3))
+        return luaL_argerror(L, 3, "handler must be a function");
+    lua_settop(L, 4);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    lua_rawgeti(L, -1, D_METHODS);
+    lua_pushvalue(L, 2);
+    if (lua_isnil(L, 4))
+        lua_pushvalue(L, 3);
+    else
+        push_entry(L);
+    lua_rawset(L, -3);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int set_hook(lua_State *L, int field)
+{
+    jr_server *srv = check_server(L);
+    if (!lua_isnoneornil(L, 2) && !is_callable(L, 2))
+        return luaL_argerror(L, 2, "hook must be a function or nil");
+    lua_settop(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, field);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_on_request(lua_State *L) { return set_hook(L, D_ON_REQUEST); }
+static int l_on_response(lua_State *L) { return set_hook(L, D_ON_RESPONSE); }
+static int l_on_error(lua_State *L) { return set_hook(L, D_ON_ERROR); }
+
+static void read_options(lua_State *L, jr_server *srv)
+{
+    static const char *const names[] = {"expose_errors", "max_batch", "max_depth",
+        "max_message_size", "on_request", "on_response", "on_error", NULL};
+    jr_check_options(L, 1, names);
+    srv->max_batch = jr_opt_size(L, 1, "max_batch", JR_DEFAULT_MAX_BATCH, 1, 100000000);
+    srv->max_depth = (int)jr_opt_size(L, 1, "max_depth", JR_DEFAULT_MAX_DEPTH, 2,
+                                      JR_LIMIT_MAX_DEPTH);
+    srv->max_message = jr_opt_size(L, 1, "max_message_size", JR_DEFAULT_MAX_SIZE, 1,
+                                   (size_t)-1 > 9007199254740992ull ? (size_t)9007199254740992ull
+                                                                    : (size_t)-1);
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "expose_errors");
+        srv->expose_errors = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+}
+
+/* jsonrpc.server([opts]) */
+static int l_server(lua_State *L)
+{
+    static const struct { const char *name; int field; } hooks[] = {
+        {"on_request", D_ON_REQUEST}, {"on_response", D_ON_RESPONSE}, {"on_error", D_ON_ERROR},
+    };
+    jr_server *srv;
+    size_t i;
+    lua_settop(L, 1);
+    srv = (jr_server *)lua_newuserdata(L, sizeof *srv);   /* 2 */
+    srv->data_ref = LUA_NOREF;
+    srv->expose_errors = 0;
+    luaL_getmetatable(L, SERVER_MT);
+    lua_setmetatable(L, 2);
+    read_options(L, srv);
+    lua_createtable(L, 8, 0);
+    lua_newtable(L);
+    lua_rawseti(L, -2, D_METHODS);
+    jr_buf_newbox(L);
+    lua_rawseti(L, -2, D_OUT);
+    jr_buf_newbox(L);
+    lua_rawseti(L, -2, D_SCRATCH);
+    jr_push_kind_mts(L);
+    lua_rawseti(L, -3, D_MT_OBJECT);
+    lua_rawseti(L, -2, D_MT_ARRAY);
+    for (i = 0; lua_istable(L, 1) && i < sizeof hooks / sizeof hooks[0]; i++) {
+        lua_getfield(L, 1, hooks[i].name);
+        if (!lua_isnil(L, -1) && !is_callable(L, -1))
+            luaL_argerror(L, 1, lua_pushfstring(L, "'%s' must be a function", hooks[i].name));
+        lua_rawseti(L, -2, hooks[i].field);
+    }
+    srv->data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    jr_server *srv = check_server(L);
+    luaL_unref(L, LUA_REGISTRYINDEX, srv->data_ref);
+    srv->data_ref = LUA_NOREF;
+    return 0;
+}
+
+void jr_dispatch_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"method", l_method},
+        {"handle", l_handle},
+        {"_receive", l_receive},
+        {"on_request", l_on_request},
+        {"on_response", l_on_response},
+        {"on_error", l_on_error},
+        {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, SERVER_MT)) {
+        lua_newtable(L);
+        jr_setfuncs(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    luaL_newmetatable(L, FAILURE_MT);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_server);
+    lua_setfield(L, -2, "server");
+}

@@ -1,0 +1,21 @@
+/* The server object: method registry, limits, hooks, and the dispatch of
+ * JSON-RPC texts (dispatch.c). */
+#ifndef JSONRPC_DISPATCH_H
+#define JSONRPC_DISPATCH_H
+
+#include "codec.h"
+
+#define JR_DEFAULT_MAX_BATCH 1000
+
+typedef struct jr_server {
+    int data_ref;           /* registry ref of the Lua data table */
+    int expose_errors;      /* plain Lua errors reach the peer */
+    int max_depth;
+    size_t max_batch;
+    size_t max_message;
+} jr_server;
+
+/* Adds server to the table on top. */
+void jr_dispatch_open(lua_State *L);
+
+#endif

@@ -1,0 +1,199 @@
+#include <string.h>
+#include "envelope.h"
+
+static int member_of(const char *k, size_t n)
+{
+#define IS(word) (n == sizeof word - 1 && memcmp(k, word, n) == 0)
+    if (IS("jsonrpc")) return JR_M_JSONRPC;
+    if (IS("method")) return JR_M_METHOD;
+    if (IS("params")) return JR_M_PARAMS;
+    if (IS("id")) return JR_M_ID;
+    if (IS("result")) return JR_M_RESULT;
+    if (IS("error")) return JR_M_ERROR;
+    return 0;
+#undef IS
+}
+
+/* A value that is checked but not kept. */
+static int skip_value(jr_decoder *d)
+{
+    int rc;
+    d->build = 0;
+    rc = jr_decoder_value(d);
+    d->build = 1;
+    return rc;
+}
+
+/* The value at d->p into stack slot `slot` (or checked only, when keep is 0
+ * and the slot becomes nil). */
+static int read_into(jr_decoder *d, jr_envelope *e, int slot, int keep)
+{
+    if (!keep) {
+        lua_pushnil(d->L);
+        lua_replace(d->L, e->base + slot);
+        return skip_value(d);
+    }
+    if (jr_decoder_value(d) != 0)
+        return -1;
+    lua_replace(d->L, e->base + slot);
+    return 0;
+}
+
+static int read_version(jr_decoder *d, jr_envelope *e)
+{
+    const char *s;
+    size_t n;
+    if (*d->p != '"') {
+        e->version_ok = 0;
+        return skip_value(d);
+    }
+    if (jr_decoder_string(d, &s, &n) != 0)
+        return -1;
+    e->version_ok = (n == 3 && memcmp(s, "2.0", 3) == 0);
+    return 0;
+}
+
+static int read_method(jr_decoder *d, jr_envelope *e)
+{
+    e->method_ok = (*d->p == '"');
+    return read_into(d, e, JR_S_METHOD, e->method_ok);
+}
+
+static int read_id(jr_decoder *d, jr_envelope *e)
+{
+    const char *start = d->p;
+    char c = *start;
+    e->id_ok = (c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 'n');
+    if (skip_value(d) != 0)
+        return -1;
+    e->id = start;
+    e->id_len = (size_t)(d->p - start);
+    return 0;
+}
+
+/* Positional params: each element pushed as one more argument. */
+static int read_args(jr_decoder *d, jr_envelope *e)
+{
+    lua_State *L = d->L;
+    d->p++;
+    if (++d->depth > d->max_depth)
+        return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");
+    jr_decoder_space(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (e->nargs < JR_MAX_ARGS) {
+            if (!lua_checkstack(L, 8))
+                return jr_decoder_fail(d, d->p, "Lua stack exhausted");
+            if (jr_decoder_value(d) != 0)
+                return -1;
+        } else if (skip_value(d) != 0) {   /* counted, refused later */
+            return -1;
+        }
+        e->nargs++;
+        jr_decoder_space(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            jr_decoder_space(d);
+            continue;
+        }
+        if (jr_decoder_expect(d, ']', "expected ',' or ']' in array") != 0)
+            return -1;
+        d->depth--;
+        return 0;
+    }
+}
+
+static int read_params(jr_decoder *d, jr_envelope *e)
+{
+    lua_settop(d->L, e->base + JR_S_ARGS - 1);   /* a repeated "params" replaces */
+    e->nargs = 0;
+    switch (*d->p) {
+    case '[':
+        e->params = JR_P_ARRAY;
+        lua_pushnil(d->L);
+        lua_replace(d->L, e->base + JR_S_PARAMS);
+        return read_args(d, e);
+    case '{':
+        e->params = JR_P_OBJECT;
+        return read_into(d, e, JR_S_PARAMS, 1);
+    case 'n':
+        e->params = JR_P_NULL;
+        return read_into(d, e, JR_S_PARAMS, 0);
+    default:
+        e->params = JR_P_SCALAR;
+        return read_into(d, e, JR_S_PARAMS, 0);
+    }
+}
+
+static int read_member(jr_decoder *d, jr_envelope *e, int member)
+{
+    if (d->p >= d->end)
+        return jr_decoder_fail(d, d->p, "unexpected end of input");
+    e->seen |= member;
+    switch (member) {
+    case JR_M_JSONRPC: return read_version(d, e);
+    case JR_M_METHOD: return read_method(d, e);
+    case JR_M_PARAMS: return read_params(d, e);
+    case JR_M_ID: return read_id(d, e);
+    case JR_M_RESULT: return read_into(d, e, JR_S_RESULT, e->decode_results);
+    case JR_M_ERROR: return read_into(d, e, JR_S_ERROR, e->decode_results);
+    default: return skip_value(d);
+    }
+}
+
+int jr_envelope_read(jr_decoder *d, jr_envelope *e)
+{
+    lua_State *L = d->L;
+    int i;
+    e->seen = e->version_ok = e->method_ok = e->id_ok = 0;
+    e->params = JR_P_NONE;
+    e->nargs = 0;
+    e->id = NULL;
+    e->id_len = 0;
+    for (i = JR_S_METHOD; i < JR_S_ARGS; i++)
+        lua_pushnil(L);
+    d->p++;   /* '{' */
+    if (++d->depth > d->max_depth)
+        return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");
+    jr_decoder_space(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (;;) {
+        const char *k;
+        size_t n;
+        if (d->p >= d->end || *d->p != '"')
+            goto bad_key;
+        if (jr_decoder_string(d, &k, &n) != 0)
+            goto fail;
+        if (jr_decoder_expect(d, ':', "expected ':' after object key") != 0)
+            goto fail;
+        jr_decoder_space(d);
+        if (read_member(d, e, member_of(k, n)) != 0)
+            goto fail;
+        jr_decoder_space(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            jr_decoder_space(d);
+            continue;
+        }
+        if (jr_decoder_expect(d, '}', "expected ',' or '}' in object") != 0)
+            goto fail;
+        d->depth--;
+        return 0;
+    }
+bad_key:
+    if (d->p >= d->end)
+        jr_decoder_fail(d, d->p, "unexpected end of input");
+    else
+        jr_decoder_fail(d, d->p, "expected a string key in object");
+fail:
+    lua_settop(L, e->base - 1);
+    return -1;
+}

@@ -1,0 +1,53 @@
+/* Reading one JSON-RPC message object (a request, a notification or a
+ * response) member by member, in any member order, without building a table
+ * for it: positional params are decoded straight onto the Lua stack, where
+ * they become the handler's arguments, and the id is kept as its raw text so
+ * that it is echoed exactly. */
+#ifndef JSONRPC_ENVELOPE_H
+#define JSONRPC_ENVELOPE_H
+
+#include "decoder.h"
+
+/* Members seen. */
+enum {
+    JR_M_JSONRPC = 1, JR_M_METHOD = 2, JR_M_PARAMS = 4,
+    JR_M_ID = 8, JR_M_RESULT = 16, JR_M_ERROR = 32
+};
+
+/* What "params" held. */
+enum { JR_P_NONE, JR_P_ARRAY, JR_P_OBJECT, JR_P_NULL, JR_P_SCALAR };
+
+/* Stack slots, relative to envelope.base. */
+enum {
+    JR_S_METHOD,   /* method name string, or nil */
+    JR_S_PARAMS,   /* params object (table), or nil */
+    JR_S_RESULT,   /* result value (responses) */
+    JR_S_ERROR,    /* error value (responses) */
+    JR_S_REQ,      /* the request as a table, built only for hooks */
+    JR_S_ARGS      /* first positional param; the rest follow */
+};
+
+/* Most positional params passed as arguments (Lua 5.1's C stack allows
+ * about 8000 slots; this leaves room for the handler). */
+#define JR_MAX_ARGS 4000
+
+typedef struct jr_envelope {
+    int seen;               /* JR_M_* */
+    int version_ok;         /* "jsonrpc": "2.0" */
+    int method_ok;          /* method is a string */
+    int params;             /* JR_P_* */
+    int nargs;              /* positional params on the stack */
+    int id_ok;              /* id is a string, a number or null */
+    const char *id;         /* raw id text (when id_ok) */
+    size_t id_len;
+    int base;               /* absolute index of slot JR_S_METHOD */
+    int decode_results;     /* decode "result"/"error" (endpoints) */
+} jr_envelope;
+
+/* Reads the object at d->p (which must be '{'), leaving the slots above on
+ * the stack from e->base (which must be gettop + 1). d->depth must count the
+ * containers around it. Returns 0, or -1 with the decoder's error (the text
+ * is not valid JSON; the stack is then left at e->base - 1). */
+int jr_envelope_read(jr_decoder *d, jr_envelope *e);
+
+#endif
