@@ -38,6 +38,7 @@ build = {
         "csrc/errors.c",
         "csrc/number.c",
         "csrc/options.c",
+        "csrc/outgoing.c",
         "csrc/response.c",
         "csrc/framing.c",
         "csrc/framing_headers.c",

@@ -5,6 +5,7 @@
 #include "framing.h"
 #include "errors.h"
 #include "dispatch.h"
+#include "outgoing.h"
 
 #ifndef JSONRPC_VERSION
 #define JSONRPC_VERSION "scm"
@@ -26,6 +27,7 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_framing_open(L);
     jr_errors_open(L);
     jr_dispatch_open(L);
+    jr_outgoing_open(L);
     lua_pushliteral(L, JSONRPC_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -450,7 +450,7 @@ static int invoke(exchange *x, const jr_envelope *e, int entry, int nargs)
 }
 
 /* A response from the peer (endpoints): checked, then handed to the
- * callback as (id, result, err, problem). */
+ * callback as (id, result, err, problem); problem says what is malformed. */
 static void deliver_response(exchange *x, const jr_envelope *e)
 {
     lua_State *L = x->L;
@@ -458,6 +458,8 @@ static void deliver_response(exchange *x, const jr_envelope *e)
     int has_result = e->seen & JR_M_RESULT, has_error = e->seen & JR_M_ERROR;
     if (!e->version_ok)
         problem = "response without \"jsonrpc\": \"2.0\"";
+    else if (!has_result && !has_error)
+        problem = "response has neither result nor error";
     else if (has_result && has_error)
         problem = "response has both result and error";
     else if (!(e->seen & JR_M_ID) || !e->id_ok)
@@ -481,7 +483,8 @@ static void process_message(exchange *x, jr_envelope *e)
     lua_State *L = x->L;
     const char *problem;
     int entry, nargs, is_notification = !(e->seen & JR_M_ID), failed;
-    if (!(e->seen & JR_M_METHOD) && x->cb && (e->seen & (JR_M_RESULT | JR_M_ERROR))) {
+    /* on a two-way connection a message without a method is a response */
+    if (!(e->seen & JR_M_METHOD) && x->cb) {
         deliver_response(x, e);
         return;
     }

@@ -1,0 +1,10 @@
+/* Request and notification texts for the calling side (outgoing.c). */
+#ifndef JSONRPC_OUTGOING_H
+#define JSONRPC_OUTGOING_H
+
+#include "compat.h"
+
+/* Adds request to the table on top. */
+void jr_outgoing_open(lua_State *L);
+
+#endif

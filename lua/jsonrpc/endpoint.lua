@@ -1,0 +1,230 @@
+--- Both directions of one JSON-RPC connection, sans-IO.
+--
+-- An endpoint makes request, notification and batch texts with fresh ids and
+-- hands them to `send`; `receive(text)` takes what the peer sent: requests
+-- go to the endpoint's server (and their responses back through `send`),
+-- responses are matched by id to the calls waiting for them, in any order.
+-- Transports wrap an endpoint; a test can wire two with plain functions.
+local core = require "jsonrpc.core"
+
+local codes = core.codes
+local request_text = core.request
+local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
+local isyieldable = coroutine.isyieldable
+
+local Endpoint = {}
+Endpoint.__index = Endpoint
+
+local Batch = {}
+Batch.__index = Batch
+
+local M = {}
+
+--- A coroutine call can wait in: nil in the main thread, or where the
+-- current coroutine cannot yield (inside a C function such as a handler
+-- run by the dispatcher).
+local function waitable_coroutine()
+  local co, is_main = running()
+  if co == nil or is_main then return nil end
+  if isyieldable and not isyieldable() then return nil end
+  return co
+end
+
+function M.new(opts)
+  if type(opts) ~= "table" or type(opts.send) ~= "function" then
+    error("jsonrpc.endpoint: opts.send must be a function that sends a text", 2)
+  end
+  local self = setmetatable({
+    send = opts.send,
+    server = opts.server or core.server(),
+    context = opts.context or {},
+    on_stray = opts.on_stray,
+    wait = opts.wait,          -- transports: runs the loop until done() is true
+    pending = {},              -- id -> call record
+    last_id = 0,
+  }, Endpoint)
+  self.on_response = function(id, result, err, problem)
+    self:_settle(id, result, err, problem)
+  end
+  return self
+end
+
+--- Registers a method on this endpoint's server.
+function Endpoint:method(name, fn, opts)
+  self.server:method(name, fn, opts)
+  return self
+end
+
+--- One incoming text: requests, notifications, responses, or a batch.
+function Endpoint:receive(text)
+  local reply = self.server:_receive(text, self.context, self.on_response)
+  if reply then self.send(reply) end
+end
+
+function Endpoint:_stray(reason, id)
+  local hook = self.on_stray
+  if hook then hook(reason, id) end
+end
+
+--- A waiter is what one call or one batch waits on: it is done when its
+-- `remaining` responses have all arrived.
+local function new_waiter(n)
+  return { remaining = n, done = n == 0 }
+end
+
+local function wake(waiter)
+  if waiter.callback then
+    waiter.callback()
+  elseif waiter.co then
+    local ok, err = resume(waiter.co)
+    if not ok then error(err, 0) end
+  end
+end
+
+local function settle_record(record, result, err)
+  record.result, record.err = result, err
+  local waiter = record.waiter
+  waiter.remaining = waiter.remaining - 1
+  if waiter.remaining == 0 then
+    waiter.done = true
+    wake(waiter)
+  end
+end
+
+--- Called by the dispatcher for every response the peer sent.
+function Endpoint:_settle(id, result, err, problem)
+  local record = id ~= nil and self.pending[id] or nil
+  if problem then
+    self:_stray(problem, id)
+    if record then
+      self.pending[id] = nil
+      settle_record(record, nil, core.error(codes.INVALID_RESPONSE, "invalid response: " .. problem))
+    end
+    return
+  end
+  if not record then
+    self:_stray("no call waits for this id (unknown or already answered)", id)
+    return
+  end
+  self.pending[id] = nil
+  settle_record(record, result, err)
+end
+
+function Endpoint:_next_id()
+  local id = self.last_id + 1
+  self.last_id = id
+  return id
+end
+
+--- Sends text for the records (already pending); on a failing send they
+-- stop waiting and the error goes on up.
+function Endpoint:_send(text, ids)
+  local ok, err = pcall(self.send, text)
+  if not ok then
+    for _, id in ipairs(ids) do self.pending[id] = nil end
+    error(err, 0)
+  end
+end
+
+--- Waits until the waiter is done: at once when the responses came during
+-- send, by yielding in a coroutine, or through the transport's loop.
+-- Without any of them the calls fail with NO_EVENT_LOOP.
+function Endpoint:_wait(waiter, records)
+  if waiter.done then return end
+  local co = waitable_coroutine()
+  if co then
+    waiter.co = co
+    repeat yield() until waiter.done
+    waiter.co = nil
+  elseif self.wait then
+    self.wait(function() return waiter.done end)
+  end
+  if waiter.done then return end
+  local err = core.error(codes.NO_EVENT_LOOP,
+    "no response yet and no event loop to wait on (call from a coroutine, pass a callback, or use a transport)")
+  for _, record in ipairs(records) do
+    if self.pending[record.id] == record then
+      self.pending[record.id] = nil
+      record.result, record.err = nil, err
+    end
+  end
+  waiter.done = true
+end
+
+--- call(method [, params [, opts | callback]]) -> result (raises the error
+-- value on failure); with a callback, returns at once and later calls
+-- callback(result, err).
+function Endpoint:call(method, params, opts)
+  local result, err = self:try_call(method, params, opts)
+  if err ~= nil then error(err, 0) end
+  return result
+end
+
+--- try_call(method [, params [, opts | callback]]) -> result | nil, err
+function Endpoint:try_call(method, params, opts)
+  local id = self:_next_id()
+  local text = request_text(method, params, id)
+  local waiter = new_waiter(1)
+  local record = { id = id, waiter = waiter }
+  if type(opts) == "function" then
+    local callback = opts
+    waiter.callback = function() callback(record.result, record.err) end
+  end
+  self.pending[id] = record
+  self:_send(text, { id })
+  if waiter.callback then return end
+  self:_wait(waiter, { record })
+  return record.result, record.err
+end
+
+--- notify(method [, params]): no response is expected.
+function Endpoint:notify(method, params)
+  self.send(request_text(method, params))
+end
+
+--- A batch built as a table of calls and notifications, sent as one text.
+function Endpoint:batch()
+  return setmetatable({ endpoint = self, items = {} }, Batch)
+end
+
+function Batch:call(method, params)
+  local id = self.endpoint:_next_id()
+  self.items[#self.items + 1] = { text = request_text(method, params, id), id = id }
+  return self
+end
+
+function Batch:notify(method, params)
+  self.items[#self.items + 1] = { text = request_text(method, params) }
+  return self
+end
+
+--- Sends the batch and waits for every response; returns the results in
+-- call order (notifications take no slot), each a result or an error value.
+function Batch:send()
+  local ep, texts, records, ids = self.endpoint, {}, {}, {}
+  local calls = 0
+  for i, item in ipairs(self.items) do
+    texts[i] = item.text
+    if item.id then calls = calls + 1 end
+  end
+  local waiter = new_waiter(calls)
+  for _, item in ipairs(self.items) do
+    if item.id then
+      local record = { id = item.id, waiter = waiter }
+      records[#records + 1] = record
+      ids[#ids + 1] = item.id
+      ep.pending[item.id] = record
+    end
+  end
+  if #texts > 0 then
+    ep:_send("[" .. table.concat(texts, ",") .. "]", ids)
+  end
+  ep:_wait(waiter, records)
+  local results = {}
+  for i, record in ipairs(records) do
+    if record.err ~= nil then results[i] = record.err else results[i] = record.result end
+  end
+  return results
+end
+
+return M
