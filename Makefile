@@ -35,7 +35,7 @@ endif
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo test fuzz fuzz-short bench-codec bench-framing clean
+.PHONY: all deps demo test fuzz fuzz-short bench-codec bench-dispatch bench-framing clean
 
 all: deps $(MODULE)
 
@@ -66,6 +66,9 @@ fuzz-short: deps
 
 bench-codec: all
 	$(LUA_BIN) bench/codec.lua
+
+bench-dispatch: all
+	$(LUA_BIN) bench/dispatch.lua
 
 bench-framing: all
 	$(LUA_BIN) bench/framing.lua

@@ -305,11 +305,13 @@ static void write_protocol_error(exchange *x, const jr_envelope *e, int code,
 static void write_result(exchange *x, const jr_envelope *e, int idx)
 {
     lua_State *L = x->L;
+    size_t mark = x->out->len;   /* before the separator, which goes too */
     idx = jr_absindex(L, idx);
     if (begin_response(x) != 0)
         luaL_error(L, "not enough memory");
     if (jr_write_result(L, x->out, idx, id_of(e), &x->kinds, x->err) != 0) {
         char why[JR_ERRLEN + 40];
+        x->out->len = mark;
         x->count--;
         snprintf(why, sizeof why, "cannot encode the result: %s", x->err);
         lua_pushstring(L, why);
@@ -399,7 +401,7 @@ static int prepare_args(exchange *x, const jr_envelope *e, int entry)
     }
     if (with_context) {
         lua_pushvalue(L, x->ctx);
-        lua_insert(L, lua_gettop(L) - nargs + 1);
+        lua_insert(L, lua_gettop(L) - nargs);   /* below the nargs args */
         nargs++;
     }
     return nargs;
@@ -576,7 +578,7 @@ static void process_batch(exchange *x)
 {
     jr_decoder *d = &x->d;
     long n = count_batch(d);
-    char why[96];
+    char why[128];
     if (n < 0) {
         write_parse_error(x);
         return;
@@ -586,9 +588,9 @@ static void process_batch(exchange *x)
         return;
     }
     if ((size_t)n > x->srv->max_batch) {
-        snprintf(why, sizeof why, "batch of %ld requests exceeds max_batch (%lu)", n,
-                 (unsigned long)x->srv->max_batch);
-        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request", why);
+        snprintf(why, sizeof why, "Invalid Request: batch of %ld requests exceeds max_batch (%lu)",
+                 n, (unsigned long)x->srv->max_batch);
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, why, why + 17);
         return;
     }
     if (jr_buf_addc(x->out, '[') != 0)
@@ -618,11 +620,11 @@ static void process_batch(exchange *x)
 static void process_text(exchange *x, size_t n)
 {
     jr_decoder *d = &x->d;
-    char why[96];
+    char why[128];
     if (n > x->srv->max_message) {
-        snprintf(why, sizeof why, "message of %lu bytes exceeds max_message_size (%lu)",
+        snprintf(why, sizeof why, "Invalid Request: message of %lu bytes exceeds max_message_size (%lu)",
                  (unsigned long)n, (unsigned long)x->srv->max_message);
-        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request", why);
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, why, why + 17);
         return;
     }
     jr_decoder_space(d);

@@ -1,5 +1,5 @@
 /* Shared by the libFuzzer targets: one Lua state per process with the
- * jsonrpc.core module loaded as the global `jsonrpc`, and a Lua check
+ * jsonrpc module loaded as the global `jsonrpc`, and a Lua check
  * function that the target runs on every input. A check that fails (a Lua
  * error) is a finding: the harness prints it and aborts. */
 #ifndef JSONRPC_FUZZ_HARNESS_H
@@ -22,8 +22,20 @@ static lua_State *harness_state(const char *check_source)
         return L;
     L = luaL_newstate();
     luaL_openlibs(L);
-    luaopen_jsonrpc_core(L);
-    lua_setglobal(L, "jsonrpc");
+    /* the whole module, its Lua part from the checkout (the fuzzers run
+     * from the top of it) and its C part linked into this program */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, luaopen_jsonrpc_core);
+    lua_setfield(L, -2, "jsonrpc.core");
+    lua_pop(L, 1);
+    lua_pushliteral(L, "lua/?.lua;lua/?/init.lua");
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+    if (luaL_dostring(L, "jsonrpc = require 'jsonrpc'") != 0) {
+        fprintf(stderr, "fuzz harness: %s\n", lua_tostring(L, -1));
+        abort();
+    }
     if (luaL_loadstring(L, check_source) != 0 || lua_pcall(L, 0, 1, 0) != 0) {
         fprintf(stderr, "fuzz harness: %s\n", lua_tostring(L, -1));
         abort();

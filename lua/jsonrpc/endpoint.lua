@@ -11,6 +11,8 @@ local codes = core.codes
 local request_text = core.request
 local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
 local isyieldable = coroutine.isyieldable
+-- Plain Lua 5.1 cannot yield across pcall at all (LuaJIT and 5.2+ can).
+local yield_needs_no_pcall = _VERSION == "Lua 5.1" and not jit
 
 local Endpoint = {}
 Endpoint.__index = Endpoint
@@ -75,7 +77,7 @@ end
 local function wake(waiter)
   if waiter.callback then
     waiter.callback()
-  elseif waiter.co then
+  elseif waiter.co and coroutine.status(waiter.co) == "suspended" then
     local ok, err = resume(waiter.co)
     if not ok then error(err, 0) end
   end
@@ -133,8 +135,13 @@ function Endpoint:_wait(waiter, records)
   if waiter.done then return end
   local co = waitable_coroutine()
   if co then
+    -- under pcall, a yield that is impossible here fails at once rather
+    -- than leaving the call waiting forever (plain 5.1 must yield bare)
     waiter.co = co
-    repeat yield() until waiter.done
+    repeat
+      local yielded = true
+      if yield_needs_no_pcall then yield() else yielded = pcall(yield) end
+    until waiter.done or not yielded
     waiter.co = nil
   elseif self.wait then
     self.wait(function() return waiter.done end)

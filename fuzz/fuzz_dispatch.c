@@ -1,0 +1,45 @@
+/* server:handle() and an endpoint's receive() on arbitrary bytes: never a
+ * crash or a raised error; every answer is nil or JSON that decodes to a
+ * response object (or an array of them) with the right shape. */
+#include "harness.h"
+
+static const char check[] =
+    "local j = jsonrpc\n"
+    "local s = j.server{max_batch = 50, max_depth = 64}\n"
+    "s:method('subtract', function(a, b) return a - b end, {params = {'minuend', 'subtrahend'}})\n"
+    "s:method('sum', function(...) local t = 0 for _, v in ipairs{...} do t = t + v end return t end)\n"
+    "s:method('echo', function(...) return {...} end)\n"
+    "s:method('named', function(t) return t end)\n"
+    "s:method('ctx', function(ctx, x) return x end, {context = true, params = {'x'}})\n"
+    "s:method('fail', function(code) error(j.error(tonumber(code) or 1, 'failed', {code})) end)\n"
+    "s:method('boom', function() error('boom') end)\n"
+    "s:method('sparse', function() return {1, nil, 3} end)\n"
+    "local function check_response(r)\n"
+    "  assert(type(r) == 'table', 'response is not an object')\n"
+    "  assert(r.jsonrpc == '2.0', 'no jsonrpc 2.0')\n"
+    "  assert((r.result == nil) ~= (r.error == nil), 'result xor error')\n"
+    "  if r.error then\n"
+    "    assert(math.type == nil or math.type(r.error.code) == 'integer', 'code')\n"
+    "    assert(type(r.error.message) == 'string', 'message')\n"
+    "  end\n"
+    "end\n"
+    "local function check_answer(text, answer)\n"
+    "  if answer == nil then return end\n"
+    "  local v, err = j.decode(answer)\n"
+    "  assert(v ~= nil, 'answer is not JSON: ' .. tostring(err) .. ': ' .. answer)\n"
+    "  if answer:sub(1, 1) == '[' then\n"
+    "    assert(#v > 0, 'empty batch answer')\n"
+    "    for _, r in ipairs(v) do check_response(r) end\n"
+    "  else check_response(v) end\n"
+    "end\n"
+    "local sent = {}\n"
+    "local ep = j.endpoint{server = s, send = function(t) sent[#sent + 1] = t end,\n"
+    "                     on_stray = function() end}\n"
+    "return function(text)\n"
+    "  check_answer(text, s:handle(text, {peer = 'fuzz'}))\n"
+    "  for k in pairs(sent) do sent[k] = nil end\n"
+    "  ep:receive(text)\n"
+    "  for _, t in ipairs(sent) do check_answer(text, t) end\n"
+    "end\n";
+
+HARNESS_TARGET(check)
