@@ -19,15 +19,23 @@
 #include "utf8.h"
 
 #define SERVER_MT "jsonrpc.server"
+
+static void luaL_typerror_compat(lua_State *L, int arg, const char *tname)
+{
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s", tname, luaL_typename(L, arg)));
+}
 #define FAILURE_MT "jsonrpc.failure"
 #define BUF_KEEP (64u << 10)
 
 /* Fields of a server's data table (registry-held, integer keys for speed). */
-enum { D_METHODS = 1, D_ON_REQUEST, D_ON_RESPONSE, D_ON_ERROR, D_OUT, D_SCRATCH,
-       D_MT_ARRAY, D_MT_OBJECT };
+enum { D_METHODS = 1, D_ON_REQUEST, D_ON_RESPONSE, D_ON_ERROR, D_OUT, D_SCRATCH };
 
-/* Fields of a method entry that has options (else the entry is the fn). */
-enum { E_FN = 1, E_NAMES, E_NAME_SET, E_CONTEXT };
+/* Upvalues of the server's methods. */
+#define UV_SERVER_MT lua_upvalueindex(1)
+#define UV_MSGH lua_upvalueindex(2)
+#define UV_ARRAY_MT lua_upvalueindex(3)
+#define UV_OBJECT_MT lua_upvalueindex(4)
+
 
 /* One call of handle(): where everything is on the stack. */
 typedef struct exchange {
@@ -43,9 +51,19 @@ typedef struct exchange {
     char err[JR_ERRLEN];
 } exchange;
 
+/* The server at 1: its metatable is compared with an upvalue, which is
+ * cheaper than luaL_checkudata's registry lookup on every call. */
 static jr_server *check_server(lua_State *L)
 {
-    return (jr_server *)luaL_checkudata(L, 1, SERVER_MT);
+    void *p = lua_touserdata(L, 1);
+    int ok = p != NULL && lua_getmetatable(L, 1);
+    if (ok) {
+        ok = lua_rawequal(L, -1, UV_SERVER_MT);
+        lua_pop(L, 1);
+    }
+    if (!ok)
+        luaL_typerror_compat(L, 1, SERVER_MT);
+    return (jr_server *)p;
 }
 
 /* ---- message handler: keeps the traceback of plain errors ---- */
@@ -202,6 +220,10 @@ static int call_hook(exchange *x, int hook, int req, int nargs)
 {
     lua_State *L = x->L;
     int base = lua_gettop(L) - nargs;
+    if (!x->hooks) {
+        lua_settop(L, base);
+        return 0;
+    }
     lua_rawgeti(L, x->data, hook);
     if (lua_isnil(L, -1)) {
         lua_settop(L, base);
@@ -330,7 +352,7 @@ static void write_result(exchange *x, const jr_envelope *e, int idx)
 static int map_named(lua_State *L, int entry, int params, int nnames)
 {
     int set, names, i;
-    lua_rawgeti(L, entry, E_NAME_SET);
+    lua_rawgeti(L, entry, JR_E_NAME_SET);
     set = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, params)) {
@@ -348,7 +370,7 @@ static int map_named(lua_State *L, int entry, int params, int nnames)
         lua_pushliteral(L, "too many declared params");
         return -1;
     }
-    lua_rawgeti(L, entry, E_NAMES);
+    lua_rawgeti(L, entry, JR_E_NAMES);
     names = lua_gettop(L);
     for (i = 1; i <= nnames; i++) {
         lua_rawgeti(L, names, i);
@@ -365,13 +387,20 @@ static int prepare_args(exchange *x, const jr_envelope *e, int entry)
     lua_State *L = x->L;
     int nnames = 0, nargs = 0, with_context = 0;
     if (lua_istable(L, entry)) {
-        lua_rawgeti(L, entry, E_NAMES);
+        lua_rawgeti(L, entry, JR_E_NAMES);
         nnames = lua_isnil(L, -1) ? 0 : (int)lua_rawlen(L, -1);
-        lua_rawgeti(L, entry, E_CONTEXT);
+        lua_rawgeti(L, entry, JR_E_CONTEXT);
         with_context = lua_toboolean(L, -1);
         lua_pop(L, 2);
     }
     switch (e->params) {
+    case JR_P_MAPPED:   /* the args are in place */
+        if (!lua_isnil(L, e->base + JR_S_PARAMS)) {
+            lua_pushfstring(L, "unknown param '%s'", lua_tostring(L, e->base + JR_S_PARAMS));
+            return -1;
+        }
+        nargs = e->nargs;
+        break;
     case JR_P_ARRAY:
         if (e->nargs > JR_MAX_ARGS) {
             lua_pushfstring(L, "too many positional params (%d, at most %d)", e->nargs, JR_MAX_ARGS);
@@ -432,7 +461,7 @@ static int invoke(exchange *x, const jr_envelope *e, int entry, int nargs)
     lua_State *L = x->L;
     int first = lua_gettop(L) - nargs;
     if (lua_istable(L, entry))
-        lua_rawgeti(L, entry, E_FN);
+        lua_rawgeti(L, entry, JR_E_FN);
     else
         lua_pushvalue(L, entry);
     lua_insert(L, first + 1);
@@ -502,15 +531,17 @@ static void process_message(exchange *x, jr_envelope *e)
             write_error_value(x, e, -1);
         return;
     }
-    lua_pushvalue(L, e->base + JR_S_METHOD);
-    lua_rawget(L, x->methods);
-    if (lua_isnil(L, -1)) {
+    entry = e->base + JR_S_ENTRY;
+    if (!e->methods) {
+        lua_pushvalue(L, e->base + JR_S_METHOD);
+        lua_rawget(L, x->methods);
+        lua_replace(L, entry);
+    }
+    if (lua_isnil(L, entry)) {
         if (!is_notification)
             write_protocol_error(x, e, JR_METHOD_NOT_FOUND, "Method not found", NULL);
         return;
     }
-    entry = e->base + JR_S_RESULT;   /* a slot requests do not use */
-    lua_replace(L, entry);
     nargs = prepare_args(x, e, entry);
     if (nargs < 0) {
         if (!is_notification)
@@ -541,6 +572,7 @@ static int message_at(exchange *x)
     int top = lua_gettop(x->L);
     e.base = top + 1;
     e.decode_results = x->cb != 0;
+    e.methods = x->hooks ? 0 : x->methods;   /* hooks want params as a table */
     if (jr_envelope_read(&x->d, &e) != 0)
         return -1;
     process_message(x, &e);
@@ -548,27 +580,37 @@ static int message_at(exchange *x)
     return 0;
 }
 
-/* Checks the whole batch (valid JSON) and counts its members: -1 on a
- * parse error. */
+/* Checks the whole batch (valid JSON) and counts its members in one pass
+ * that builds nothing; -1 on a parse error. Leaves d at the first member. */
 static long count_batch(jr_decoder *d)
 {
     const char *start = d->p;
     long n = 0;
     d->build = 0;
-    if (jr_decoder_value(d) != 0)
-        return -1;
+    d->p++;
+    d->depth = 1;
+    jr_decoder_space(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+    } else {
+        for (;;) {
+            if (jr_decoder_value(d) != 0)
+                return -1;
+            n++;
+            jr_decoder_space(d);
+            if (d->p < d->end && *d->p == ',') {
+                d->p++;
+                jr_decoder_space(d);
+                continue;
+            }
+            if (jr_decoder_expect(d, ']', "expected ',' or ']' in array") != 0)
+                return -1;
+            break;
+        }
+    }
     jr_decoder_space(d);
     if (d->p != d->end)
         return jr_decoder_fail(d, d->p, "unexpected data after the JSON value");
-    d->p = start + 1;
-    d->depth = 1;
-    for (jr_decoder_space(d); *d->p != ']'; jr_decoder_space(d)) {
-        jr_decoder_value(d);   /* checked above: cannot fail */
-        n++;
-        jr_decoder_space(d);
-        if (*d->p == ',')
-            d->p++;
-    }
     d->p = start + 1;
     d->build = 1;
     return n;
@@ -634,6 +676,7 @@ static void process_text(exchange *x, size_t n)
         jr_envelope e;
         e.base = lua_gettop(x->L) + 1;
         e.decode_results = x->cb != 0;
+        e.methods = x->hooks ? 0 : x->methods;
         if (jr_envelope_read(d, &e) != 0) {
             write_parse_error(x);
             return;
@@ -665,17 +708,14 @@ static void process_text(exchange *x, size_t n)
 
 /* ---- entry points ---- */
 
-/* The server's shared buffer in data slot `field`, or a fresh one while that
- * is lent (a handler calling handle() again); pushed either way. */
-static jr_buf *borrow(lua_State *L, int data, int field)
+/* The server's buffer, or a fresh one (pushed) while that is lent: a
+ * handler called handle() again. Pushes nil otherwise, to keep the layout. */
+static jr_buf *borrow(lua_State *L, jr_buf *b)
 {
-    jr_buf *b;
-    lua_rawgeti(L, data, field);
-    b = (jr_buf *)lua_touserdata(L, -1);
-    if (b->lent) {
-        lua_pop(L, 1);
+    if (b->lent)
         b = jr_buf_newbox(L);
-    }
+    else
+        lua_pushnil(L);
     b->lent = 1;
     b->len = 0;
     return b;
@@ -693,8 +733,8 @@ static int run(lua_State *L, int with_cb)
     exchange x;
     jr_server *srv = check_server(L);
     jr_buf *scratch;
-    const char *s;
     size_t n;
+    const char *s;
     luaL_checktype(L, 2, LUA_TSTRING);
     s = lua_tolstring(L, 2, &n);
     if (with_cb)
@@ -709,26 +749,19 @@ static int run(lua_State *L, int with_cb)
     x.data = 5;
     lua_rawgeti(L, x.data, D_METHODS);
     x.methods = 6;
-    lua_pushcfunction(L, capture_failure);
+    lua_pushvalue(L, UV_MSGH);
     x.msgh = 7;
-    x.out = borrow(L, x.data, D_OUT);                 /* 8 */
-    scratch = borrow(L, x.data, D_SCRATCH);           /* 9 */
-    lua_rawgeti(L, x.data, D_MT_ARRAY);               /* 10 */
-    lua_rawgeti(L, x.data, D_MT_OBJECT);              /* 11 */
-    x.kinds.mt_array = 10;
-    x.kinds.mt_object = 11;
+    x.out = borrow(L, srv->out);                       /* 8 */
+    scratch = borrow(L, srv->scratch);                 /* 9 */
+    x.kinds.mt_array = UV_ARRAY_MT;
+    x.kinds.mt_object = UV_OBJECT_MT;
     x.kinds.max_depth = srv->max_depth;
-    x.hooks = 0;
-    lua_rawgeti(L, x.data, D_ON_REQUEST);
-    lua_rawgeti(L, x.data, D_ON_RESPONSE);
-    lua_rawgeti(L, x.data, D_ON_ERROR);
-    x.hooks = !lua_isnil(L, -1) || !lua_isnil(L, -2) || !lua_isnil(L, -3);
-    lua_pop(L, 3);
+    x.hooks = srv->hooks;
     x.batch = 0;
     x.count = 0;
-    jr_decoder_init(&x.d, L, s, n, srv->max_depth, 10, 11, scratch, x.err);
+    jr_decoder_init(&x.d, L, s, n, srv->max_depth, UV_ARRAY_MT, UV_OBJECT_MT, scratch, x.err);
     process_text(&x, n);
-    lua_settop(L, 11);
+    lua_settop(L, 9);
     if (x.out->len > 0)
         lua_pushlstring(L, x.out->data, x.out->len);
     else
@@ -783,7 +816,7 @@ static void push_entry(lua_State *L)
     jr_check_options(L, 4, names);
     lua_createtable(L, 4, 0);
     lua_pushvalue(L, 3);
-    lua_rawseti(L, -2, E_FN);
+    lua_rawseti(L, -2, JR_E_FN);
     lua_getfield(L, 4, "params");
     if (!lua_isnil(L, -1)) {
         if (!lua_istable(L, -1))
@@ -803,14 +836,14 @@ static void push_entry(lua_State *L)
             lua_pushinteger(L, i);
             lua_rawset(L, -3);
         }
-        lua_rawseti(L, -3, E_NAME_SET);
-        lua_rawseti(L, -2, E_NAMES);
+        lua_rawseti(L, -3, JR_E_NAME_SET);
+        lua_rawseti(L, -2, JR_E_NAMES);
     } else {
         lua_pop(L, 1);
     }
     lua_getfield(L, 4, "context");
     lua_pushboolean(L, lua_toboolean(L, -1));
-    lua_rawseti(L, -3, E_CONTEXT);
+    lua_rawseti(L, -3, JR_E_CONTEXT);
     lua_pop(L, 1);
 }
 
@@ -848,6 +881,9 @@ static int set_hook(lua_State *L, int field)
         return luaL_argerror(L, 2, "hook must be a function or nil");
     lua_settop(L, 2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    lua_rawgeti(L, -1, field);
+    srv->hooks += !lua_isnil(L, 2) - !lua_isnil(L, -1);
+    lua_pop(L, 1);
     lua_pushvalue(L, 2);
     lua_rawseti(L, -2, field);
     lua_settop(L, 1);
@@ -891,20 +927,19 @@ static int l_server(lua_State *L)
     luaL_getmetatable(L, SERVER_MT);
     lua_setmetatable(L, 2);
     read_options(L, srv);
-    lua_createtable(L, 8, 0);
+    srv->hooks = 0;
+    lua_createtable(L, 6, 0);
     lua_newtable(L);
     lua_rawseti(L, -2, D_METHODS);
-    jr_buf_newbox(L);
+    srv->out = jr_buf_newbox(L);
     lua_rawseti(L, -2, D_OUT);
-    jr_buf_newbox(L);
+    srv->scratch = jr_buf_newbox(L);
     lua_rawseti(L, -2, D_SCRATCH);
-    jr_push_kind_mts(L);
-    lua_rawseti(L, -3, D_MT_OBJECT);
-    lua_rawseti(L, -2, D_MT_ARRAY);
     for (i = 0; lua_istable(L, 1) && i < sizeof hooks / sizeof hooks[0]; i++) {
         lua_getfield(L, 1, hooks[i].name);
         if (!lua_isnil(L, -1) && !is_callable(L, -1))
             luaL_argerror(L, 1, lua_pushfstring(L, "'%s' must be a function", hooks[i].name));
+        srv->hooks += !lua_isnil(L, -1);
         lua_rawseti(L, -2, hooks[i].field);
     }
     srv->data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -919,6 +954,15 @@ static int l_gc(lua_State *L)
     return 0;
 }
 
+/* fn as a closure over the upvalues UV_* (the server metatable at mt). */
+static void push_with_upvalues(lua_State *L, lua_CFunction fn, int mt)
+{
+    lua_pushvalue(L, mt);
+    lua_pushcfunction(L, capture_failure);
+    jr_push_kind_mts(L);
+    lua_pushcclosure(L, fn, 4);
+}
+
 void jr_dispatch_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -930,16 +974,20 @@ void jr_dispatch_open(lua_State *L)
         {"on_error", l_on_error},
         {NULL, NULL},
     };
-    if (luaL_newmetatable(L, SERVER_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    int i, mt;
     luaL_newmetatable(L, FAILURE_MT);
     lua_pop(L, 1);
-    lua_pushcfunction(L, l_server);
-    lua_setfield(L, -2, "server");
+    luaL_newmetatable(L, SERVER_MT);
+    mt = lua_gettop(L);
+    lua_newtable(L);
+    for (i = 0; methods[i].name != NULL; i++) {
+        push_with_upvalues(L, methods[i].func, mt);
+        lua_setfield(L, -2, methods[i].name);
+    }
+    lua_setfield(L, mt, "__index");
+    push_with_upvalues(L, l_gc, mt);
+    lua_setfield(L, mt, "__gc");
+    push_with_upvalues(L, l_server, mt);
+    lua_setfield(L, mt - 1, "server");
+    lua_pop(L, 1);
 }

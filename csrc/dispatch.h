@@ -10,9 +10,12 @@
 typedef struct jr_server {
     int data_ref;           /* registry ref of the Lua data table */
     int expose_errors;      /* plain Lua errors reach the peer */
+    int hooks;              /* how many of the hooks are set */
     int max_depth;
     size_t max_batch;
     size_t max_message;
+    jr_buf *out, *scratch;  /* reused buffers (their boxes are in the data
+                               table, which keeps them alive) */
 } jr_server;
 
 /* Adds server to the table on top. */

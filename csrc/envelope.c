@@ -55,8 +55,16 @@ static int read_version(jr_decoder *d, jr_envelope *e)
 
 static int read_method(jr_decoder *d, jr_envelope *e)
 {
+    lua_State *L = d->L;
     e->method_ok = (*d->p == '"');
-    return read_into(d, e, JR_S_METHOD, e->method_ok);
+    if (read_into(d, e, JR_S_METHOD, e->method_ok) != 0)
+        return -1;
+    if (e->methods) {
+        lua_pushvalue(L, e->base + JR_S_METHOD);
+        lua_rawget(L, e->methods);
+        lua_replace(L, e->base + JR_S_ENTRY);
+    }
+    return 0;
 }
 
 static int read_id(jr_decoder *d, jr_envelope *e)
@@ -107,6 +115,82 @@ static int read_args(jr_decoder *d, jr_envelope *e)
     }
 }
 
+/* Named params of a method with declared names: each member's value goes
+ * straight into its name's argument slot; the first unknown name is kept
+ * for the error. set is the entry's name -> position table. */
+static int read_mapped(jr_decoder *d, jr_envelope *e, int set)
+{
+    lua_State *L = d->L;
+    d->p++;
+    if (++d->depth > d->max_depth)
+        return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");
+    jr_decoder_space(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (;;) {
+        const char *k;
+        size_t n;
+        if (d->p >= d->end || *d->p != '"')
+            return jr_decoder_fail(d, d->p, "expected a string key in object");
+        if (jr_decoder_string(d, &k, &n) != 0)
+            return -1;
+        lua_pushlstring(L, k, n);
+        if (jr_decoder_expect(d, ':', "expected ':' after object key") != 0)
+            return -1;
+        jr_decoder_space(d);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, set);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            if (lua_isnil(L, e->base + JR_S_PARAMS))
+                lua_replace(L, e->base + JR_S_PARAMS);
+            else
+                lua_pop(L, 1);
+            if (skip_value(d) != 0)
+                return -1;
+        } else {
+            int slot = e->base + JR_S_ARGS + (int)lua_tointeger(L, -1) - 1;
+            lua_pop(L, 2);
+            if (jr_decoder_value(d) != 0)
+                return -1;
+            lua_replace(L, slot);
+        }
+        jr_decoder_space(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            jr_decoder_space(d);
+            continue;
+        }
+        if (jr_decoder_expect(d, '}', "expected ',' or '}' in object") != 0)
+            return -1;
+        d->depth--;
+        return 0;
+    }
+}
+
+/* The entry's name -> position table when named params can be mapped as
+ * they are read (the method came first and declares names): pushed, and
+ * the argument slots reserved; else 0 and nothing pushed. */
+static int mapping_for(lua_State *L, jr_envelope *e)
+{
+    int entry = e->base + JR_S_ENTRY, nnames, i;
+    if (!e->methods || !lua_istable(L, entry))
+        return 0;
+    lua_rawgeti(L, entry, JR_E_NAMES);
+    nnames = lua_isnil(L, -1) ? 0 : (int)lua_rawlen(L, -1);
+    lua_pop(L, 1);
+    if (nnames == 0 || !lua_checkstack(L, nnames + 8))
+        return 0;
+    for (i = 0; i < nnames; i++)
+        lua_pushnil(L);
+    e->nargs = nnames;
+    lua_rawgeti(L, entry, JR_E_NAME_SET);
+    return lua_gettop(L);
+}
+
 static int read_params(jr_decoder *d, jr_envelope *e)
 {
     lua_settop(d->L, e->base + JR_S_ARGS - 1);   /* a repeated "params" replaces */
@@ -117,9 +201,19 @@ static int read_params(jr_decoder *d, jr_envelope *e)
         lua_pushnil(d->L);
         lua_replace(d->L, e->base + JR_S_PARAMS);
         return read_args(d, e);
-    case '{':
-        e->params = JR_P_OBJECT;
-        return read_into(d, e, JR_S_PARAMS, 1);
+    case '{': {
+        int set = mapping_for(d->L, e), rc;
+        lua_pushnil(d->L);
+        lua_replace(d->L, e->base + JR_S_PARAMS);
+        if (set == 0) {
+            e->params = JR_P_OBJECT;
+            return read_into(d, e, JR_S_PARAMS, 1);
+        }
+        e->params = JR_P_MAPPED;
+        rc = read_mapped(d, e, set);
+        lua_settop(d->L, set - 1);
+        return rc;
+    }
     case 'n':
         e->params = JR_P_NULL;
         return read_into(d, e, JR_S_PARAMS, 0);
@@ -148,14 +242,12 @@ static int read_member(jr_decoder *d, jr_envelope *e, int member)
 int jr_envelope_read(jr_decoder *d, jr_envelope *e)
 {
     lua_State *L = d->L;
-    int i;
     e->seen = e->version_ok = e->method_ok = e->id_ok = 0;
     e->params = JR_P_NONE;
     e->nargs = 0;
     e->id = NULL;
     e->id_len = 0;
-    for (i = JR_S_METHOD; i < JR_S_ARGS; i++)
-        lua_pushnil(L);
+    lua_settop(L, e->base + JR_S_ARGS - 1);   /* the slots, all nil */
     d->p++;   /* '{' */
     if (++d->depth > d->max_depth)
         return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");

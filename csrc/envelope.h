@@ -14,17 +14,29 @@ enum {
     JR_M_ID = 8, JR_M_RESULT = 16, JR_M_ERROR = 32
 };
 
-/* What "params" held. */
-enum { JR_P_NONE, JR_P_ARRAY, JR_P_OBJECT, JR_P_NULL, JR_P_SCALAR };
+/* What "params" held. JR_P_MAPPED: an object whose members were read
+ * straight into the slots of the method's declared names. */
+enum { JR_P_NONE, JR_P_ARRAY, JR_P_OBJECT, JR_P_NULL, JR_P_SCALAR, JR_P_MAPPED };
 
 /* Stack slots, relative to envelope.base. */
 enum {
     JR_S_METHOD,   /* method name string, or nil */
-    JR_S_PARAMS,   /* params object (table), or nil */
+    JR_S_PARAMS,   /* params object (table), or nil; with JR_P_MAPPED, the
+                      first unknown param name, or nil */
     JR_S_RESULT,   /* result value (responses) */
     JR_S_ERROR,    /* error value (responses) */
     JR_S_REQ,      /* the request as a table, built only for hooks */
+    JR_S_ENTRY,    /* the method's registry entry, when looked up */
     JR_S_ARGS      /* first positional param; the rest follow */
+};
+
+/* A registry entry is the handler itself, or for a method registered with
+ * options this table: */
+enum {
+    JR_E_FN = 1,     /* the handler */
+    JR_E_NAMES,      /* declared param names {"a", "b"}, or nil */
+    JR_E_NAME_SET,   /* {a = 1, b = 2}, or nil */
+    JR_E_CONTEXT     /* pass the context first */
 };
 
 /* Most positional params passed as arguments (Lua 5.1's C stack allows
@@ -42,6 +54,9 @@ typedef struct jr_envelope {
     size_t id_len;
     int base;               /* absolute index of slot JR_S_METHOD */
     int decode_results;     /* decode "result"/"error" (endpoints) */
+    int methods;            /* the registry (stack index): the method is
+                               looked up as soon as it is read, so that named
+                               params can be mapped as they are read; 0: not */
 } jr_envelope;
 
 /* Reads the object at d->p (which must be '{'), leaving the slots above on

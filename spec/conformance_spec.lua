@@ -458,6 +458,36 @@ describe("conformance: params mapping", function()
     assert.is_nil(got[2])
   end)
 
+  it("maps named params whatever the order of the members", function()
+    -- params before method, and method before params, give the same call
+    local texts = {
+      '{"params":{"b":23,"a":42},"jsonrpc":"2.0","method":"declared","id":1}',
+      '{"jsonrpc":"2.0","method":"declared","params":{"b":23,"a":42},"id":1}',
+      '{"id":1,"params":{"a":42,"b":23},"method":"declared","jsonrpc":"2.0"}',
+    }
+    for _, text in ipairs(texts) do
+      got = nil
+      expect_single(s, text, ok("ok", 1))
+      assert_match({n = 2, 42, 23}, got)
+    end
+    for _, text in ipairs{
+      '{"params":{"a":1,"zz":2},"jsonrpc":"2.0","method":"declared","id":1}',
+      '{"jsonrpc":"2.0","method":"declared","params":{"a":1,"zz":2,"yy":3},"id":1}',
+    } do
+      got = nil
+      expect_single(s, text, fail(-32602, 1, STRING, FIND("unknown param 'zz'")))
+      assert.is_nil(got)
+    end
+  end)
+
+  it("takes the last of repeated params members", function()
+    expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":{"a":1},"params":[5,6],"id":1}', ok("ok", 1))
+    assert_match({n = 2, 5, 6}, got)
+    expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":[5,6],"params":{"b":7},"id":2}', ok("ok", 2))
+    assert.is_nil(got[1])
+    assert.equal(7, got[2])
+  end)
+
   it("passes JSON null in declared params as jsonrpc.null", function()
     expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":{"a":null,"b":1},"id":1}', ok("ok", 1))
     assert.equal(null, got[1])
