@@ -54,6 +54,10 @@ $(MODULE): $(OBJS)
 
 demo: all
 	$(LUA_BIN) examples/codec_demo.lua
+	@echo
+	$(LUA_BIN) examples/endpoints_demo.lua
+	@echo
+	$(LUA_BIN) examples/hooks_demo.lua
 
 test: deps
 	@scripts/test

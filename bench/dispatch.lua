@@ -89,7 +89,7 @@ end
 
 ---------------------------------------------------------------------------
 -- Self-check on the specification's examples (and a few more from
--- docs/dispatch-api.md), compared on decoded values. An expectation is nil
+-- the README), compared on decoded values. An expectation is nil
 -- (no response), {result = v, id = x}, {code = c, id = x}, or
 -- {batch = {...}} (an array of those, in any order).
 
@@ -129,7 +129,7 @@ local function self_check(name, d, mkerror, cjson)
         {code = -32601, id = "5"}, {result = {"hello", 5}, id = "9"}}}},
     {'[{"jsonrpc":"2.0","method":"notify_sum","params":[1,2,4]},' ..
       '{"jsonrpc":"2.0","method":"notify_hello","params":[7]}]', nil},
-    -- From docs/dispatch-api.md.
+    -- From the README.
     {'{"jsonrpc":"2.0","method":"sum","id":null}', {result = 0, id = null}},
     {'{"jsonrpc":"2.0","method":"sum","params":[1.5,2],"id":2.5}', {result = 3.5, id = 2.5}},
     {'{"jsonrpc":"2.0","method":"subtract","params":[1,2,3],"id":5}', {code = -32602, id = 5}},

@@ -3,7 +3,7 @@
 --
 -- It is written the way a competent Lua programmer would write one: no
 -- deliberate slowness, no skipped work. It does what the C dispatcher does
--- for a request (see docs/dispatch-api.md), within lua-cjson's limits:
+-- for a request (see the README), within lua-cjson's limits:
 --   decode (pcall)            -> -32700 with id null on failure
 --   validation                -> -32600: jsonrpc ~= "2.0", method not a
 --                                string, params a scalar, id an object,

@@ -1,5 +1,5 @@
 --- Server-side conformance: JSON-RPC 2.0 as seen through server:handle(text).
--- Black-box: only the contract in docs/dispatch-api.md is assumed. Responses
+-- Black-box: only the API documented in the README is assumed. Responses
 -- are decoded and compared as values; batches are compared without regard
 -- to order.
 local jsonrpc = require "jsonrpc"

@@ -1,6 +1,6 @@
 --- The calling side: two endpoints wired to each other with plain function
 -- calls (synchronously, or through queues the test delivers by hand).
--- Black-box: only the contract in docs/dispatch-api.md is assumed.
+-- Black-box: only the API documented in the README is assumed.
 local jsonrpc = require "jsonrpc"
 
 local null = jsonrpc.null

@@ -1,0 +1,40 @@
+-- Every example runs as it stands, to completion, with the interpreter the
+-- suite runs on.
+local lua = arg and arg[-1] or "lua5.4"
+do -- the interpreter that runs busted (arg[-1] may be a flag)
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  lua = arg and arg[i] or lua
+end
+
+local function run(path)
+  local p = io.popen(("%s %s 2>&1"):format(lua, path))
+  local out = p:read("*a")
+  local ok, _, code = p:close()
+  return ok == true or code == 0, out
+end
+
+describe("examples", function()
+  for _, name in ipairs{"codec_demo", "hooks_demo", "endpoints_demo"} do
+    it(name .. " runs", function()
+      local ok, out = run("examples/" .. name .. ".lua")
+      assert(ok, out)
+      assert.is_true(#out > 0)
+    end)
+  end
+
+  it("hooks_demo rejects the bad token, limits the rate and hides the crash", function()
+    local _, out = run("examples/hooks_demo.lua")
+    assert.matches('"result":"alice"', out, 1, true)
+    assert.matches('"code":-32001', out, 1, true)
+    assert.matches('"code":-32029', out, 1, true)
+    assert.matches('"code":-32603,"message":"Internal error"}', out, 1, true)
+    assert.matches("handler failed: .*database unreachable", out)
+  end)
+
+  it("endpoints_demo makes nested calls and batches", function()
+    local _, out = run("examples/endpoints_demo.lua")
+    assert.matches("hello, Countess Ada", out, 1, true)
+    assert.matches("1\t9\n2\terror %-32601\n3\thello, citizen Bob", out)
+  end)
+end)
