@@ -23,6 +23,40 @@ describe("examples", function()
     end)
   end
 
+  it("every complete Lua example in the README runs", function()
+    local f = assert(io.open("README.md"))
+    local readme = f:read("*a")
+    f:close()
+    local count = 0
+    for block in readme:gmatch("```lua\n(.-)```") do
+      if block:find('^local jsonrpc = require "jsonrpc"\n') and block:find("\n%S") then
+        count = count + 1
+        local printed = {}
+        local env = setmetatable({
+          print = function(...)
+            local parts = {}
+            for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+            printed[#printed + 1] = table.concat(parts, "\t")
+          end,
+        }, {__index = _G})
+        local chunk
+        if setfenv then
+          chunk = assert(loadstring(block, "=README example " .. count))
+          setfenv(chunk, env)
+        else
+          chunk = assert(load(block, "=README example " .. count, "t", env))
+        end
+        local ok, err = pcall(chunk)
+        assert(ok, err)
+        -- each "--> value" comment is what the line before it printed
+        local expected = {}
+        for want in block:gmatch("%-%-> ([^\n]+)") do expected[#expected + 1] = want end
+        for i, want in ipairs(expected) do assert.equal(want, printed[i]) end
+      end
+    end
+    assert.is_true(count >= 2)
+  end)
+
   it("hooks_demo rejects the bad token, limits the rate and hides the crash", function()
     local _, out = run("examples/hooks_demo.lua")
     assert.matches('"result":"alice"', out, 1, true)
