@@ -285,31 +285,38 @@ static void notify_response(exchange *x, const jr_envelope *e, int result, int e
         lua_remove(L, req);
 }
 
+/* Takes back a response that could not be encoded (the separator too);
+ * writes why into `why`. */
+static void take_back(exchange *x, size_t mark, const char *what, char *why, size_t size)
+{
+    x->out->len = mark;
+    x->count--;
+    snprintf(why, size, "cannot encode the %s: %s", what, x->err);
+}
+
 /* Writes the error value at err_idx as the response to e (or id null). */
 static void write_error_value(exchange *x, const jr_envelope *e, int err_idx)
 {
     lua_State *L = x->L;
     size_t mark = x->out->len;
+    char why[JR_ERRLEN + 40];
     err_idx = jr_absindex(L, err_idx);
     if (begin_response(x) != 0)
         luaL_error(L, "not enough memory");
-    if (jr_write_error(L, x->out, err_idx, id_of(e), &x->kinds, x->err) != 0) {
-        /* its data cannot be sent: say so instead */
-        char why[JR_ERRLEN + 40];
-        x->out->len = mark;
-        x->count--;
-        snprintf(why, sizeof why, "cannot encode the error: %s", x->err);
-        lua_pushstring(L, why);
-        push_internal_error(x, -1, e ? e->base + JR_S_REQ : 0);
-        lua_remove(L, -2);
-        if (begin_response(x) != 0
-            || jr_write_error(L, x->out, -1, id_of(e), &x->kinds, x->err) != 0)
-            luaL_error(L, "not enough memory");
-        notify_response(x, e, 0, lua_gettop(L));
-        lua_pop(L, 1);
+    if (jr_write_error(L, x->out, err_idx, id_of(e), &x->kinds, x->err) == 0) {
+        notify_response(x, e, 0, err_idx);
         return;
     }
-    notify_response(x, e, 0, err_idx);
+    /* its message or data cannot be sent: report that, and answer with a
+     * bare Internal error, which always encodes */
+    take_back(x, mark, "error", why, sizeof why);
+    report(x, e ? e->base + JR_S_REQ : 0, why, "");
+    jr_push_error(L, JR_INTERNAL_ERROR, "Internal error", 0);
+    if (begin_response(x) != 0
+        || jr_write_error(L, x->out, -1, id_of(e), &x->kinds, x->err) != 0)
+        luaL_error(L, "not enough memory");
+    notify_response(x, e, 0, lua_gettop(L));
+    lua_pop(L, 1);
 }
 
 /* A protocol error (code, message, optional data text) for e or id null. */
@@ -328,21 +335,19 @@ static void write_result(exchange *x, const jr_envelope *e, int idx)
 {
     lua_State *L = x->L;
     size_t mark = x->out->len;   /* before the separator, which goes too */
+    char why[JR_ERRLEN + 40];
     idx = jr_absindex(L, idx);
     if (begin_response(x) != 0)
         luaL_error(L, "not enough memory");
-    if (jr_write_result(L, x->out, idx, id_of(e), &x->kinds, x->err) != 0) {
-        char why[JR_ERRLEN + 40];
-        x->out->len = mark;
-        x->count--;
-        snprintf(why, sizeof why, "cannot encode the result: %s", x->err);
-        lua_pushstring(L, why);
-        push_internal_error(x, -1, e->base + JR_S_REQ);
-        write_error_value(x, e, -1);
-        lua_pop(L, 2);
+    if (jr_write_result(L, x->out, idx, id_of(e), &x->kinds, x->err) == 0) {
+        notify_response(x, e, idx, 0);
         return;
     }
-    notify_response(x, e, idx, 0);
+    take_back(x, mark, "result", why, sizeof why);
+    lua_pushstring(L, why);
+    push_internal_error(x, -1, e->base + JR_S_REQ);
+    write_error_value(x, e, -1);
+    lua_pop(L, 2);
 }
 
 /* ---- params mapping ---- */

@@ -885,6 +885,26 @@ describe("conformance: hooks", function()
   end)
 end)
 
+describe("conformance: errors that cannot be sent as they are", function()
+  it("answers a bare Internal error when an error's message or data is not valid UTF-8", function()
+    local reported = {}
+    local s = jsonrpc.server{expose_errors = true,
+      on_error = function(message) reported[#reported + 1] = message end}
+    s:method("bad_message", function() error("caf\233") end)            -- Latin-1, not UTF-8
+    s:method("bad_value", function() error(jsonrpc.error(1, "x", "\255")) end)
+    s:method("bad_result", function() return {"\255"} end)
+    for i, m in ipairs{"bad_message", "bad_value", "bad_result"} do
+      local text = s:handle(req(m, nil, i))
+      local r = assert(decode(text))
+      assert.equal(-32603, r.error.code)
+      assert.equal(i, r.id)
+    end
+    local all = table.concat(reported, "\n")
+    assert.matches("cannot encode the error", all, 1, true)
+    assert.matches("cannot encode the result", all, 1, true)
+  end)
+end)
+
 describe("conformance: limits", function()
   it("rejects a batch longer than max_batch whole, running no member", function()
     local s, log = spec_server{max_batch = 2}
