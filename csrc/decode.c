@@ -227,20 +227,13 @@ static int decode_literal(decoder *d, const char *word, size_t n, int kind)
 
 #define decode_value jr_decoder_value
 
-/* Opens a container: depth and stack checks, the table with its kind. */
-static int open_container(decoder *d, int mt)
+/* Enters the container at d->p: the depth limit, the opener consumed. */
+static int enter(decoder *d)
 {
     if (++d->depth > d->max_depth) {
         char msg[64];
         snprintf(msg, sizeof msg, "nesting deeper than max_depth (%d)", d->max_depth);
         return jr_decoder_fail(d, d->p, msg);
-    }
-    if (d->build) {
-        if (!lua_checkstack(d->L, 4))
-            return jr_decoder_fail(d, d->p, "Lua stack exhausted");
-        lua_newtable(d->L);
-        lua_pushvalue(d->L, mt);
-        lua_setmetatable(d->L, -2);
     }
     d->p++;
     jr_decoder_space(d);
@@ -273,47 +266,93 @@ static int next_member(decoder *d, char closer, const char *what)
     return -1;
 }
 
-static int decode_array(decoder *d)
+int jr_decoder_array(decoder *d, jr_element_fn each, void *ud)
 {
-    lua_Integer i = 1;
     int more;
-    if (open_container(d, d->mt_array) != 0)
+    if (enter(d) != 0)
         return -1;
     if (close_empty(d, ']'))
         return 0;
     do {
-        if (decode_value(d) != 0)
+        if (each(d, ud) != 0)
             return -1;
-        if (d->build)
-            lua_rawseti(d->L, -2, i++);
         more = next_member(d, ']', "expected ',' or ']' in array");
     } while (more == 1);
     return more;
 }
 
-static int decode_object(decoder *d)
+int jr_decoder_object(decoder *d, jr_member_fn each, void *ud)
 {
     int more;
-    if (open_container(d, d->mt_object) != 0)
+    if (enter(d) != 0)
         return -1;
     if (close_empty(d, '}'))
         return 0;
     do {
+        const char *k;
+        size_t n;
         if (d->p >= d->end || *d->p != '"')
             return fail_char(d, d->p, "expected a string key in object");
-        if (decode_string(d) != 0)
+        if (jr_decoder_string(d, &k, &n) != 0)
             return -1;
-        jr_decoder_space(d);
         if (jr_decoder_expect(d, ':', "expected ':' after object key") != 0)
             return -1;
         jr_decoder_space(d);
-        if (decode_value(d) != 0)
+        if (each(d, ud, k, n) != 0)
             return -1;
-        if (d->build)
-            lua_rawset(d->L, -3);
         more = next_member(d, '}', "expected ',' or '}' in object");
     } while (more == 1);
     return more;
+}
+
+/* A new table marked with its kind, when building. */
+static int new_table(decoder *d, int mt)
+{
+    if (!d->build)
+        return 0;
+    if (!lua_checkstack(d->L, 4))
+        return jr_decoder_fail(d, d->p, "Lua stack exhausted");
+    lua_newtable(d->L);
+    lua_pushvalue(d->L, mt);
+    lua_setmetatable(d->L, -2);
+    return 0;
+}
+
+static int add_element(decoder *d, void *ud)
+{
+    lua_Integer *count = (lua_Integer *)ud;
+    if (decode_value(d) != 0)
+        return -1;
+    if (d->build)
+        lua_rawseti(d->L, -2, ++*count);
+    return 0;
+}
+
+static int add_member(decoder *d, void *ud, const char *k, size_t n)
+{
+    (void)ud;
+    if (d->build)
+        lua_pushlstring(d->L, k, n);
+    if (decode_value(d) != 0)
+        return -1;
+    if (d->build)
+        lua_rawset(d->L, -3);
+    return 0;
+}
+
+static int decode_array(decoder *d)
+{
+    lua_Integer count = 0;
+    if (new_table(d, d->mt_array) != 0)
+        return -1;
+    return jr_decoder_array(d, add_element, &count);
+}
+
+static int decode_object(decoder *d)
+{
+    if (new_table(d, d->mt_object) != 0)
+        return -1;
+    return jr_decoder_object(d, add_member, NULL);
 }
 
 int jr_decoder_expect(decoder *d, char c, const char *what)

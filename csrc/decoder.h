@@ -27,6 +27,16 @@ int jr_decoder_value(jr_decoder *d);
  * the text or into the scratch buffer, valid until the next string read. */
 int jr_decoder_string(jr_decoder *d, const char **s, size_t *n);
 
+/* Walkers over the containers at d->p, which do the grammar, the depth
+ * limit and the separators; the callback is called with d->p at each
+ * element (or member value), and must consume it. A member's key (k, n)
+ * may live in the scratch buffer: use it before reading another string.
+ * Each returns 0, or -1 on an error (the callback's or the grammar's). */
+typedef int (*jr_element_fn)(jr_decoder *d, void *ud);
+typedef int (*jr_member_fn)(jr_decoder *d, void *ud, const char *k, size_t n);
+int jr_decoder_array(jr_decoder *d, jr_element_fn each, void *ud);
+int jr_decoder_object(jr_decoder *d, jr_member_fn each, void *ud);
+
 /* Skips JSON whitespace. */
 void jr_decoder_space(jr_decoder *d);
 

@@ -585,46 +585,45 @@ static int message_at(exchange *x)
     return 0;
 }
 
+static int count_member(jr_decoder *d, void *ud)
+{
+    ++*(long *)ud;
+    return jr_decoder_value(d);   /* building nothing: only checked */
+}
+
 /* Checks the whole batch (valid JSON) and counts its members in one pass
- * that builds nothing; -1 on a parse error. Leaves d at the first member. */
+ * that builds nothing; -1 on a parse error. */
 static long count_batch(jr_decoder *d)
 {
     const char *start = d->p;
     long n = 0;
     d->build = 0;
-    d->p++;
-    d->depth = 1;
-    jr_decoder_space(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-    } else {
-        for (;;) {
-            if (jr_decoder_value(d) != 0)
-                return -1;
-            n++;
-            jr_decoder_space(d);
-            if (d->p < d->end && *d->p == ',') {
-                d->p++;
-                jr_decoder_space(d);
-                continue;
-            }
-            if (jr_decoder_expect(d, ']', "expected ',' or ']' in array") != 0)
-                return -1;
-            break;
-        }
-    }
+    if (jr_decoder_array(d, count_member, &n) != 0)
+        return -1;
     jr_decoder_space(d);
     if (d->p != d->end)
         return jr_decoder_fail(d, d->p, "unexpected data after the JSON value");
-    d->p = start + 1;
+    d->p = start;
     d->build = 1;
     return n;
 }
 
+static int batch_member(jr_decoder *d, void *ud)
+{
+    exchange *x = (exchange *)ud;
+    if (*d->p == '{')
+        return message_at(x);
+    d->build = 0;
+    jr_decoder_value(d);   /* checked already */
+    d->build = 1;
+    write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request",
+                         "batch member is not an object");
+    return 0;
+}
+
 static void process_batch(exchange *x)
 {
-    jr_decoder *d = &x->d;
-    long n = count_batch(d);
+    long n = count_batch(&x->d);
     char why[128];
     if (n < 0) {
         write_parse_error(x);
@@ -643,21 +642,8 @@ static void process_batch(exchange *x)
     if (jr_buf_addc(x->out, '[') != 0)
         luaL_error(x->L, "not enough memory");
     x->batch = 1;
-    for (jr_decoder_space(d); *d->p != ']'; jr_decoder_space(d)) {
-        if (*d->p == '{') {
-            if (message_at(x) != 0)
-                luaL_error(x->L, "batch member unreadable after check: %s", d->err);
-        } else {
-            d->build = 0;
-            jr_decoder_value(d);
-            d->build = 1;
-            write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request",
-                                 "batch member is not an object");
-        }
-        jr_decoder_space(d);
-        if (*d->p == ',')
-            d->p++;
-    }
+    if (jr_decoder_array(&x->d, batch_member, x) != 0)   /* checked: cannot fail */
+        luaL_error(x->L, "batch unreadable after its check: %s", x->d.err);
     if (x->count == 0)
         x->out->len = 0;   /* only notifications: nothing at all */
     else if (jr_buf_addc(x->out, ']') != 0)

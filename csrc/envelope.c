@@ -79,96 +79,49 @@ static int read_id(jr_decoder *d, jr_envelope *e)
     return 0;
 }
 
-/* Positional params: each element pushed as one more argument. */
-static int read_args(jr_decoder *d, jr_envelope *e)
+/* Positional params: each element pushed as one more argument (past
+ * JR_MAX_ARGS only counted, and refused later). */
+static int push_arg(jr_decoder *d, void *ud)
 {
-    lua_State *L = d->L;
-    d->p++;
-    if (++d->depth > d->max_depth)
-        return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");
-    jr_decoder_space(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        d->depth--;
-        return 0;
-    }
-    for (;;) {
-        if (e->nargs < JR_MAX_ARGS) {
-            if (!lua_checkstack(L, 8))
-                return jr_decoder_fail(d, d->p, "Lua stack exhausted");
-            if (jr_decoder_value(d) != 0)
-                return -1;
-        } else if (skip_value(d) != 0) {   /* counted, refused later */
-            return -1;
-        }
-        e->nargs++;
-        jr_decoder_space(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            jr_decoder_space(d);
-            continue;
-        }
-        if (jr_decoder_expect(d, ']', "expected ',' or ']' in array") != 0)
-            return -1;
-        d->depth--;
-        return 0;
-    }
+    jr_envelope *e = (jr_envelope *)ud;
+    e->nargs++;
+    if (e->nargs > JR_MAX_ARGS)
+        return skip_value(d);
+    if (!lua_checkstack(d->L, 8))
+        return jr_decoder_fail(d, d->p, "Lua stack exhausted");
+    return jr_decoder_value(d);
 }
 
 /* Named params of a method with declared names: each member's value goes
  * straight into its name's argument slot; the first unknown name is kept
- * for the error. set is the entry's name -> position table. */
-static int read_mapped(jr_decoder *d, jr_envelope *e, int set)
+ * (in slot JR_S_PARAMS) for the error. */
+typedef struct mapping {
+    jr_envelope *e;
+    int set;   /* the entry's name -> position table */
+} mapping;
+
+static int map_member(jr_decoder *d, void *ud, const char *k, size_t n)
 {
+    mapping *m = (mapping *)ud;
     lua_State *L = d->L;
-    d->p++;
-    if (++d->depth > d->max_depth)
-        return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");
-    jr_decoder_space(d);
-    if (d->p < d->end && *d->p == '}') {
-        d->p++;
-        d->depth--;
-        return 0;
-    }
-    for (;;) {
-        const char *k;
-        size_t n;
-        if (d->p >= d->end || *d->p != '"')
-            return jr_decoder_fail(d, d->p, "expected a string key in object");
-        if (jr_decoder_string(d, &k, &n) != 0)
-            return -1;
-        lua_pushlstring(L, k, n);
-        if (jr_decoder_expect(d, ':', "expected ':' after object key") != 0)
-            return -1;
-        jr_decoder_space(d);
-        lua_pushvalue(L, -1);
-        lua_rawget(L, set);
-        if (lua_isnil(L, -1)) {
+    int slot;
+    lua_pushlstring(L, k, n);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, m->set);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (lua_isnil(L, m->e->base + JR_S_PARAMS))
+            lua_replace(L, m->e->base + JR_S_PARAMS);
+        else
             lua_pop(L, 1);
-            if (lua_isnil(L, e->base + JR_S_PARAMS))
-                lua_replace(L, e->base + JR_S_PARAMS);
-            else
-                lua_pop(L, 1);
-            if (skip_value(d) != 0)
-                return -1;
-        } else {
-            int slot = e->base + JR_S_ARGS + (int)lua_tointeger(L, -1) - 1;
-            lua_pop(L, 2);
-            if (jr_decoder_value(d) != 0)
-                return -1;
-            lua_replace(L, slot);
-        }
-        jr_decoder_space(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            jr_decoder_space(d);
-            continue;
-        }
-        if (jr_decoder_expect(d, '}', "expected ',' or '}' in object") != 0)
-            return -1;
-        d->depth--;
-        return 0;
+        return skip_value(d);
     }
+    slot = m->e->base + JR_S_ARGS + (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 2);
+    if (jr_decoder_value(d) != 0)
+        return -1;
+    lua_replace(L, slot);
+    return 0;
 }
 
 /* The entry's name -> position table when named params can be mapped as
@@ -200,9 +153,10 @@ static int read_params(jr_decoder *d, jr_envelope *e)
         e->params = JR_P_ARRAY;
         lua_pushnil(d->L);
         lua_replace(d->L, e->base + JR_S_PARAMS);
-        return read_args(d, e);
+        return jr_decoder_array(d, push_arg, e);
     case '{': {
         int set = mapping_for(d->L, e), rc;
+        mapping m;
         lua_pushnil(d->L);
         lua_replace(d->L, e->base + JR_S_PARAMS);
         if (set == 0) {
@@ -210,7 +164,9 @@ static int read_params(jr_decoder *d, jr_envelope *e)
             return read_into(d, e, JR_S_PARAMS, 1);
         }
         e->params = JR_P_MAPPED;
-        rc = read_mapped(d, e, set);
+        m.e = e;
+        m.set = set;
+        rc = jr_decoder_object(d, map_member, &m);
         lua_settop(d->L, set - 1);
         return rc;
     }
@@ -239,53 +195,21 @@ static int read_member(jr_decoder *d, jr_envelope *e, int member)
     }
 }
 
+static int on_member(jr_decoder *d, void *ud, const char *k, size_t n)
+{
+    return read_member(d, (jr_envelope *)ud, member_of(k, n));
+}
+
 int jr_envelope_read(jr_decoder *d, jr_envelope *e)
 {
-    lua_State *L = d->L;
     e->seen = e->version_ok = e->method_ok = e->id_ok = 0;
     e->params = JR_P_NONE;
     e->nargs = 0;
     e->id = NULL;
     e->id_len = 0;
-    lua_settop(L, e->base + JR_S_ARGS - 1);   /* the slots, all nil */
-    d->p++;   /* '{' */
-    if (++d->depth > d->max_depth)
-        return jr_decoder_fail(d, d->p - 1, "nesting deeper than max_depth");
-    jr_decoder_space(d);
-    if (d->p < d->end && *d->p == '}') {
-        d->p++;
-        d->depth--;
+    lua_settop(d->L, e->base + JR_S_ARGS - 1);   /* the slots, all nil */
+    if (jr_decoder_object(d, on_member, e) == 0)
         return 0;
-    }
-    for (;;) {
-        const char *k;
-        size_t n;
-        if (d->p >= d->end || *d->p != '"')
-            goto bad_key;
-        if (jr_decoder_string(d, &k, &n) != 0)
-            goto fail;
-        if (jr_decoder_expect(d, ':', "expected ':' after object key") != 0)
-            goto fail;
-        jr_decoder_space(d);
-        if (read_member(d, e, member_of(k, n)) != 0)
-            goto fail;
-        jr_decoder_space(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            jr_decoder_space(d);
-            continue;
-        }
-        if (jr_decoder_expect(d, '}', "expected ',' or '}' in object") != 0)
-            goto fail;
-        d->depth--;
-        return 0;
-    }
-bad_key:
-    if (d->p >= d->end)
-        jr_decoder_fail(d, d->p, "unexpected end of input");
-    else
-        jr_decoder_fail(d, d->p, "expected a string key in object");
-fail:
-    lua_settop(L, e->base - 1);
+    lua_settop(d->L, e->base - 1);
     return -1;
 }
