@@ -22,9 +22,13 @@ local floor, ceil, huge = math.floor, math.ceil, math.huge
 local concat, format = table.concat, string.format
 
 local TARGET = tonumber(os.getenv("BENCH_TARGET") or "") or 0.35
-local REPS = tonumber(os.getenv("BENCH_REPS") or "") or 5
+
+-- bench/support.lua sits next to this script.
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+package.path = here .. "/?.lua;" .. package.path
+local support = require "support"
+local REPS = support.REPS
 local ONLY = os.getenv("BENCH_ONLY")
-if REPS < 1 then REPS = 1 end
 
 ---------------------------------------------------------------------------
 -- Deterministic input generation. Park-Miller: products stay below 2^46,
@@ -255,77 +259,14 @@ end
 ---------------------------------------------------------------------------
 -- Comparison of decoded values: numbers by value, tables deeply.
 
-local function deepeq(a, b, path)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then
-    return false, format("%s: %s vs %s", path, ta, tb)
-  end
-  if ta == "table" then
-    for k, v in pairs(a) do
-      local ok, where = deepeq(v, rawget(b, k), path .. "[" .. tostring(k) .. "]")
-      if not ok then return false, where end
-    end
-    for k in pairs(b) do
-      if rawget(a, k) == nil then
-        return false, path .. "[" .. tostring(k) .. "]: missing"
-      end
-    end
-    return true
-  end
-  if a == b then return true end
-  if ta == "string" then
-    return false, format("%s: strings differ (%d vs %d bytes)", path, #a, #b)
-  end
-  return false, format("%s: %s vs %s", path, tostring(a), tostring(b))
-end
+local deepeq = support.deepeq
 
 ---------------------------------------------------------------------------
 -- Timing.
 
-local function run(fn, arg, n)
-  local t0 = clock()
-  for _ = 1, n do fn(arg) end
-  return clock() - t0
-end
-
--- Iterations for a repetition to take about TARGET seconds, and the time of
--- the run that confirmed it. A probe only counts once a run with the chosen
--- count lands near TARGET: a one-off stall (a GC atomic phase, a buffer
--- resize) in a short probe would otherwise pick a count far too small.
-local function calibrate(fn, arg)
-  local n = 1
-  for _ = 1, 60 do
-    collectgarbage()
-    local t = run(fn, arg, n)
-    if t >= TARGET * 0.6 and (t <= TARGET * 1.6 or n == 1) then
-      return n, t
-    end
-    if t >= TARGET / 4 then
-      n = math.max(1, ceil(n * TARGET / t))
-    elseif t < TARGET / 100 then
-      n = n * 10
-    else
-      n = n * 2
-    end
-  end
-  collectgarbage()
-  return n, run(fn, arg, n)
-end
-
--- Best seconds per operation over REPS repetitions, or nil and an error.
 local function measure(fn, arg)
-  local ok, res = pcall(function()
-    for _ = 1, 3 do fn(arg) end   -- warm up (first-call costs, JIT traces)
-    local n, best = calibrate(fn, arg)   -- the confirming run is rep 1
-    for _ = 2, REPS do
-      collectgarbage()
-      local t = run(fn, arg, n)
-      if t < best then best = t end
-    end
-    return best / n
-  end)
-  if ok then return res end
-  return nil, tostring(res)
+  local best, _, err = support.measure(fn, arg, nil, TARGET)
+  return best, err
 end
 
 ---------------------------------------------------------------------------

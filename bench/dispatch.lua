@@ -29,40 +29,20 @@ local ceil = math.ceil
 local concat, format, sort = table.concat, string.format, table.sort
 
 local TARGET = tonumber(os.getenv("BENCH_TARGET") or "") or 0.3
-local REPS = tonumber(os.getenv("BENCH_REPS") or "") or 5
 local ONLY = os.getenv("BENCH_ONLY")
-if REPS < 1 then REPS = 1 end
 local GOAL = 4.0
 local BATCH = 100
 
--- bench/lua_dispatcher.lua sits next to this script.
+-- bench/lua_dispatcher.lua and bench/support.lua sit next to this script.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 package.path = here .. "/?.lua;" .. package.path
+local support = require "support"
+local REPS = support.REPS
 
 ---------------------------------------------------------------------------
 -- Comparison of decoded values: numbers by value, tables deeply.
 
-local function deepeq(a, b, path)
-  path = path or "$"
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then
-    return false, format("%s: %s vs %s", path, ta, tb)
-  end
-  if ta == "table" then
-    for k, v in pairs(a) do
-      local ok, where = deepeq(v, rawget(b, k), path .. "[" .. tostring(k) .. "]")
-      if not ok then return false, where end
-    end
-    for k in pairs(b) do
-      if rawget(a, k) == nil then
-        return false, path .. "[" .. tostring(k) .. "]: missing"
-      end
-    end
-    return true
-  end
-  if a == b then return true end
-  return false, format("%s: %s vs %s", path, tostring(a), tostring(b))
-end
+local deepeq = support.deepeq
 
 local function is_array_text(text)
   return text:find("^[ \t\r\n]*%[") ~= nil
@@ -234,53 +214,8 @@ end
 ---------------------------------------------------------------------------
 -- Timing.
 
-local function run(d, text, n)
-  local handle = d.handle
-  local t0 = clock()
-  for _ = 1, n do handle(d, text) end
-  return clock() - t0
-end
-
--- Iterations for a repetition to take about TARGET seconds, and the time of
--- the run that confirmed it (see bench/codec.lua for why it confirms).
-local function calibrate(d, text)
-  local n = 1
-  for _ = 1, 60 do
-    collectgarbage()
-    local t = run(d, text, n)
-    if t >= TARGET * 0.6 and (t <= TARGET * 1.6 or n == 1) then
-      return n, t
-    end
-    if t >= TARGET / 4 then
-      n = math.max(1, ceil(n * TARGET / t))
-    elseif t < TARGET / 100 then
-      n = n * 10
-    else
-      n = n * 2
-    end
-  end
-  collectgarbage()
-  return n, run(d, text, n)
-end
-
--- Best and median seconds per handle() over REPS repetitions, or nil and an
--- error.
 local function measure(d, text)
-  local ok, best, median = pcall(function()
-    for _ = 1, 10 do d:handle(text) end   -- warm up (first-call costs, JIT traces)
-    local n, t1 = calibrate(d, text)       -- the confirming run is rep 1
-    local times = {t1}
-    for i = 2, REPS do
-      collectgarbage()
-      times[i] = run(d, text, n)
-    end
-    sort(times)
-    local m = #times
-    local med = (m % 2 == 1) and times[(m + 1) / 2] or (times[m / 2] + times[m / 2 + 1]) / 2
-    return times[1] / n, med / n
-  end)
-  if ok then return best, median end
-  return nil, nil, tostring(best)
+  return support.measure(d.handle, d, text, TARGET)
 end
 
 ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 -- calls (synchronously, or through queues the test delivers by hand).
 -- Black-box: only the API documented in the README is assumed.
 local jsonrpc = require "jsonrpc"
+local util = require "spec.support.util"
 
 local null = jsonrpc.null
 local decode, encode = jsonrpc.decode, jsonrpc.encode
@@ -13,20 +14,7 @@ local function decode_ok(text)
   return v
 end
 
---- Deep equality of decoded values (numbers by value).
-local function same(a, b)
-  local ta, tb = type(a), type(b)
-  if ta == "number" and tb == "number" then return a + 0.0 == b + 0.0 end
-  if ta ~= tb then return false end
-  if ta ~= "table" then return a == b end
-  for k, v in pairs(a) do
-    if not same(v, b[k]) then return false end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false end
-  end
-  return true
-end
+local same = util.same_json   -- numbers compared by value
 
 local function assert_same(expected, actual)
   if not same(expected, actual) then
