@@ -16,6 +16,10 @@
 #define lua_rawlen(L, i) lua_objlen((L), (i))
 #endif
 
+#ifndef LUA_OK   /* Lua 5.1 */
+#define LUA_OK 0
+#endif
+
 /* Register functions into the table on top of the stack (no upvalues). */
 static inline void jr_setfuncs(lua_State *L, const luaL_Reg *fns)
 {

@@ -45,11 +45,26 @@ typedef struct exchange {
     jr_decoder d;
     jr_kinds kinds;
     int data, methods, msgh, ctx, cb;   /* stack indices; cb 0 when absent */
+    int defer;                          /* endpoints: on_defer (stack index),
+                                           and handlers run in coroutines; 0
+                                           for handle(): handlers run under
+                                           pcall */
+    int batch_state;                    /* slot of the batch's state table,
+                                           nil until a member is deferred */
     int hooks;                          /* any hook set */
     int batch;                          /* writing an array of responses */
     int count;                          /* responses written */
     char err[JR_ERRLEN];
 } exchange;
+
+/* Fields of a deferred handler's job, and of a batch's state. */
+#define JOB_THREAD 1
+#define JOB_ID "id"          /* raw id text; absent for notifications */
+#define JOB_REQ "req"
+#define JOB_BATCH "batch"
+#define BATCH_PENDING "pending"   /* deferred members not answered yet */
+#define BATCH_PARTS "parts"       /* response texts so far */
+#define BATCH_OPEN "open"         /* still being read: do not send yet */
 
 /* The server at 1: its metatable is compared with an upvalue, which is
  * cheaper than luaL_checkudata's registry lookup on every call. */
@@ -459,8 +474,151 @@ static const char *request_problem(const jr_envelope *e)
     return NULL;
 }
 
+/* ---- handlers in coroutines (endpoints) ---- */
+
+/* lua_resume across versions; *nres gets the number of results. */
+static int resume_thread(lua_State *co, lua_State *from, int nargs, int *nres)
+{
+#if LUA_VERSION_NUM >= 504
+    return lua_resume(co, from, nargs, nres);
+#elif LUA_VERSION_NUM >= 502
+    int status = lua_resume(co, from, nargs);
+    *nres = lua_gettop(co);
+    return status;
+#else
+    int status;
+    (void)from;
+    status = lua_resume(co, nargs);
+    *nres = lua_gettop(co);
+    return status;
+#endif
+}
+
+/* Pushes msg with the traceback of the (failed) coroutine co. */
+static void push_thread_traceback(lua_State *L, lua_State *co, const char *msg)
+{
+#if LUA_VERSION_NUM >= 502 || defined(LUAJIT_VERSION)
+    luaL_traceback(L, co, msg, 0);
+#else
+    lua_getglobal(L, "debug");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "traceback");
+        lua_remove(L, -2);
+        lua_pushthread(co);
+        lua_xmove(co, L, 1);
+        lua_pushstring(L, msg);
+        if (lua_pcall(L, 2, 1, 0) == 0 && lua_isstring(L, -1))
+            return;
+    }
+    lua_pop(L, 1);
+    lua_pushstring(L, msg);
+#endif
+}
+
+/* The error value a handler's coroutine failed with (at idx, on L): an
+ * error value stays; anything else becomes an Internal error, reported
+ * with the coroutine's traceback. Pushes the error value. */
+static void push_thread_error(exchange *x, lua_State *co, int idx, int req)
+{
+    lua_State *L = x->L;
+    int top = lua_gettop(L);
+    idx = jr_absindex(L, idx);
+    if (jr_is_error(L, idx)) {
+        lua_pushvalue(L, idx);
+        return;
+    }
+    if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
+        lua_pushstring(L, lua_tostring(L, idx));
+    else
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+    lua_createtable(L, 2, 0);                  /* a failure, as capture_failure makes */
+    lua_pushvalue(L, top + 1);
+    lua_rawseti(L, -2, 1);
+    push_thread_traceback(L, co, lua_tostring(L, top + 1));
+    lua_rawseti(L, -2, 2);
+    luaL_getmetatable(L, FAILURE_MT);
+    lua_setmetatable(L, -2);
+    push_internal_error(x, -1, req);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+}
+
+/* Hands a handler that is waiting (its coroutine yielded) to the endpoint
+ * as a job, to be completed by server:_complete when it finishes. */
+static void defer_job(exchange *x, const jr_envelope *e, int thread)
+{
+    lua_State *L = x->L;
+    int has_id = (e->seen & JR_M_ID) != 0;
+    lua_pushvalue(L, x->defer);
+    lua_createtable(L, 1, 3);
+    lua_pushvalue(L, thread);
+    lua_rawseti(L, -2, JOB_THREAD);
+    if (has_id) {
+        lua_pushlstring(L, e->id, e->id_len);
+        lua_setfield(L, -2, JOB_ID);
+    }
+    lua_pushvalue(L, e->base + JR_S_REQ);
+    lua_setfield(L, -2, JOB_REQ);
+    if (has_id && x->batch) {
+        if (lua_isnil(L, x->batch_state)) {
+            lua_createtable(L, 0, 3);
+            lua_pushinteger(L, 0);
+            lua_setfield(L, -2, BATCH_PENDING);
+            lua_newtable(L);
+            lua_setfield(L, -2, BATCH_PARTS);
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, BATCH_OPEN);
+            lua_replace(L, x->batch_state);
+        }
+        lua_getfield(L, x->batch_state, BATCH_PENDING);
+        lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+        lua_setfield(L, x->batch_state, BATCH_PENDING);
+        lua_pop(L, 1);
+        lua_pushvalue(L, x->batch_state);
+        lua_setfield(L, -2, JOB_BATCH);
+    }
+    lua_call(L, 1, 0);
+}
+
+/* invoke() for endpoints: the handler runs in a coroutine of its own, so it
+ * may wait (call the peer) without blocking other messages. Returns 2 when
+ * it is waiting and has been deferred. */
+static int invoke_in_thread(exchange *x, const jr_envelope *e, int nargs)
+{
+    lua_State *L = x->L, *co;
+    int first = lua_gettop(L) - nargs, nres, status;   /* the fn is at first */
+    co = lua_newthread(L);
+    lua_insert(L, first);                      /* thread, fn, args */
+    lua_xmove(L, co, nargs + 1);
+    status = resume_thread(co, L, nargs, &nres);
+    if (status == LUA_OK) {
+        int res = lua_gettop(L) + 1;
+        lua_xmove(co, L, nres);
+        lua_settop(L, res + 1);                /* exactly two results */
+        lua_remove(L, first);                  /* the thread */
+        if (lua_isnil(L, -2) && jr_is_error(L, -1)) {
+            lua_remove(L, -2);
+            return 1;
+        }
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (status == LUA_YIELD) {
+        lua_settop(co, 0);                     /* what it yielded is not ours */
+        defer_job(x, e, first);
+        lua_settop(L, first - 1);
+        return 2;
+    }
+    lua_xmove(co, L, 1);
+    push_thread_error(x, co, -1, e->base + JR_S_REQ);
+    lua_replace(L, first);
+    lua_settop(L, first);
+    return 1;
+}
+
 /* Runs the handler with the nargs arguments on top of the stack; leaves the
- * outcome on top: returns 0 with the result, 1 with an error value. */
+ * outcome on top: returns 0 with the result, 1 with an error value (2 when
+ * deferred, endpoints only). */
 static int invoke(exchange *x, const jr_envelope *e, int entry, int nargs)
 {
     lua_State *L = x->L;
@@ -470,6 +628,8 @@ static int invoke(exchange *x, const jr_envelope *e, int entry, int nargs)
     else
         lua_pushvalue(L, entry);
     lua_insert(L, first + 1);
+    if (x->defer)
+        return invoke_in_thread(x, e, nargs);
     if (lua_pcall(L, nargs, 2, x->msgh) != 0) {
         if (!jr_is_error(L, -1)) {
             push_internal_error(x, -1, e->base + JR_S_REQ);
@@ -554,7 +714,7 @@ static void process_message(exchange *x, jr_envelope *e)
         return;
     }
     failed = invoke(x, e, entry, nargs);
-    if (is_notification)
+    if (is_notification || failed == 2)
         return;
     if (failed)
         write_error_value(x, e, -1);
@@ -608,6 +768,66 @@ static long count_batch(jr_decoder *d)
     return n;
 }
 
+/* Adds the response text (without brackets) to a batch's parts; returns
+ * the whole array text (pushed) once no member is pending and the batch is
+ * read, else pushes nothing and returns 0. */
+static int add_batch_part(lua_State *L, int state, const char *text, size_t len, int done)
+{
+    int n, i, parts;
+    luaL_Buffer b;
+    lua_getfield(L, state, BATCH_PARTS);
+    if (len > 0) {
+        lua_pushlstring(L, text, len);
+        lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+    }
+    lua_getfield(L, state, BATCH_PENDING);
+    n = (int)lua_tointeger(L, -1) - done;
+    lua_pop(L, 1);
+    lua_pushinteger(L, n);
+    lua_setfield(L, state, BATCH_PENDING);
+    lua_getfield(L, state, BATCH_OPEN);
+    if (n > 0 || lua_toboolean(L, -1)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pop(L, 1);
+    parts = lua_gettop(L);   /* absolute: the buffer may push a box above it */
+    n = (int)lua_rawlen(L, parts);
+    luaL_buffinit(L, &b);
+    luaL_addchar(&b, '[');
+    for (i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, ',');
+        lua_rawgeti(L, parts, i);
+        luaL_addvalue(&b);
+    }
+    luaL_addchar(&b, ']');
+    luaL_pushresult(&b);
+    lua_remove(L, parts);
+    return 1;
+}
+
+/* The end of reading a batch with deferred members: what is answered so far
+ * joins the batch's parts; the array goes out when the last one finishes
+ * (now, if they all finished while the batch was read). */
+static void finish_open_batch(exchange *x)
+{
+    lua_State *L = x->L;
+    size_t from = 1;   /* past '[' */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, x->batch_state, BATCH_OPEN);
+    if (add_batch_part(L, x->batch_state, x->out->data + from, x->out->len - from, 0)) {
+        size_t n;
+        const char *t = lua_tolstring(L, -1, &n);
+        x->out->len = 0;
+        if (jr_buf_add(x->out, t, n) != 0)
+            luaL_error(L, "not enough memory");
+        lua_pop(L, 1);
+    } else {
+        x->out->len = 0;
+    }
+}
+
 static int batch_member(jr_decoder *d, void *ud)
 {
     exchange *x = (exchange *)ud;
@@ -644,6 +864,10 @@ static void process_batch(exchange *x)
     x->batch = 1;
     if (jr_decoder_array(&x->d, batch_member, x) != 0)   /* checked: cannot fail */
         luaL_error(x->L, "batch unreadable after its check: %s", x->d.err);
+    if (!lua_isnil(x->L, x->batch_state)) {
+        finish_open_batch(x);
+        return;
+    }
     if (x->count == 0)
         x->out->len = 0;   /* only notifications: nothing at all */
     else if (jr_buf_addc(x->out, ']') != 0)
@@ -718,8 +942,49 @@ static void give_back(jr_buf *b)
     jr_buf_trim(b, BUF_KEEP);
 }
 
-/* handle(text, context) and, for endpoints, receive(text, context, cb). */
-static int run(lua_State *L, int with_cb)
+/* The stack a dispatch works on: data, methods, msgh, the two buffers, the
+ * batch state (nil) from slot `at` on. */
+static void open_exchange(lua_State *L, exchange *x, jr_server *srv, int at, jr_buf **scratch)
+{
+    luaL_checkstack(L, 40, "jsonrpc dispatch");
+    lua_settop(L, at - 1);
+    x->L = L;
+    x->srv = srv;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    x->data = at;
+    lua_rawgeti(L, x->data, D_METHODS);
+    x->methods = at + 1;
+    lua_pushvalue(L, UV_MSGH);
+    x->msgh = at + 2;
+    x->out = borrow(L, srv->out);                      /* at + 3 */
+    *scratch = borrow(L, srv->scratch);                /* at + 4 */
+    lua_pushnil(L);
+    x->batch_state = at + 5;
+    x->kinds.mt_array = UV_ARRAY_MT;
+    x->kinds.mt_object = UV_OBJECT_MT;
+    x->kinds.max_depth = srv->max_depth;
+    x->hooks = srv->hooks;
+    x->batch = 0;
+    x->count = 0;
+}
+
+/* Pushes what was written (or nil) and returns the buffers. */
+static int close_exchange(exchange *x, jr_buf *scratch)
+{
+    lua_State *L = x->L;
+    lua_settop(L, x->batch_state);
+    if (x->out->len > 0)
+        lua_pushlstring(L, x->out->data, x->out->len);
+    else
+        lua_pushnil(L);
+    give_back(x->out);
+    give_back(scratch);
+    return 1;
+}
+
+/* handle(text, context) and, for endpoints,
+ * _receive(text, context, on_response, on_defer). */
+static int run(lua_State *L, int endpoint)
 {
     exchange x;
     jr_server *srv = check_server(L);
@@ -728,38 +993,83 @@ static int run(lua_State *L, int with_cb)
     const char *s;
     luaL_checktype(L, 2, LUA_TSTRING);
     s = lua_tolstring(L, 2, &n);
-    if (with_cb)
+    if (endpoint) {
         luaL_checktype(L, 4, LUA_TFUNCTION);
-    lua_settop(L, 4);
-    luaL_checkstack(L, 40, "jsonrpc dispatch");
-    x.L = L;
-    x.srv = srv;
+        luaL_checktype(L, 5, LUA_TFUNCTION);
+    }
+    open_exchange(L, &x, srv, 6, &scratch);
     x.ctx = 3;
-    x.cb = with_cb ? 4 : 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
-    x.data = 5;
-    lua_rawgeti(L, x.data, D_METHODS);
-    x.methods = 6;
-    lua_pushvalue(L, UV_MSGH);
-    x.msgh = 7;
-    x.out = borrow(L, srv->out);                       /* 8 */
-    scratch = borrow(L, srv->scratch);                 /* 9 */
-    x.kinds.mt_array = UV_ARRAY_MT;
-    x.kinds.mt_object = UV_OBJECT_MT;
-    x.kinds.max_depth = srv->max_depth;
-    x.hooks = srv->hooks;
-    x.batch = 0;
-    x.count = 0;
+    x.cb = endpoint ? 4 : 0;
+    x.defer = endpoint ? 5 : 0;
     jr_decoder_init(&x.d, L, s, n, srv->max_depth, UV_ARRAY_MT, UV_OBJECT_MT, scratch, x.err);
     process_text(&x, n);
-    lua_settop(L, 9);
-    if (x.out->len > 0)
-        lua_pushlstring(L, x.out->data, x.out->len);
+    return close_exchange(&x, scratch);
+}
+
+/* server:_complete(job, ok, ...): the outcome of a deferred handler, as
+ * coroutine.resume returned it. Returns the text to send (its response, or
+ * its batch's array once the last member is done) or nil. */
+static int l_complete(lua_State *L)
+{
+    exchange x;
+    jr_envelope e;
+    jr_server *srv = check_server(L);
+    jr_buf *scratch;
+    lua_State *co;
+    int ok, failed, result, job = 2;
+    size_t len;
+    luaL_checktype(L, job, LUA_TTABLE);
+    ok = lua_toboolean(L, 3);
+    lua_settop(L, 5);                              /* 4, 5: the two results */
+    open_exchange(L, &x, srv, 6, &scratch);        /* 6..11 */
+    lua_pushnil(L);
+    lua_replace(L, 3);                             /* 3: the context */
+    x.ctx = 3;
+    x.cb = x.defer = 0;
+    /* a read-back envelope: the raw id and the request (slot JR_S_REQ) */
+    lua_getfield(L, job, JOB_REQ);                 /* 12 */
+    e.base = lua_gettop(L) - JR_S_REQ;
+    lua_getfield(L, job, JOB_ID);                  /* 13 */
+    e.id = lua_tolstring(L, -1, &len);
+    e.id_len = len;
+    e.id_ok = 1;
+    e.seen = e.id != NULL ? JR_M_ID : 0;
+    lua_rawgeti(L, job, JOB_THREAD);
+    co = lua_tothread(L, -1);                      /* 14 */
+    if (lua_istable(L, 12)) {
+        lua_getfield(L, 12, "context");
+        lua_replace(L, 3);
+    }
+    if (!ok) {
+        push_thread_error(&x, co, 4, 12);
+        failed = 1;
+    } else if (lua_isnil(L, 4) && jr_is_error(L, 5)) {
+        lua_pushvalue(L, 5);
+        failed = 1;
+    } else {
+        lua_pushvalue(L, 4);
+        failed = 0;
+    }
+    result = lua_gettop(L);
+    if (e.id == NULL)   /* a notification: nothing to answer */
+        return close_exchange(&x, scratch);
+    lua_getfield(L, job, JOB_BATCH);
+    x.batch = 0;
+    if (failed)
+        write_error_value(&x, &e, result);
     else
-        lua_pushnil(L);
-    give_back(x.out);
-    give_back(scratch);
-    return 1;
+        write_result(&x, &e, result);
+    if (!lua_isnil(L, -1)) {                       /* a member of a batch */
+        int batch = lua_gettop(L);
+        int whole = add_batch_part(L, batch, x.out->data, x.out->len, 1);
+        x.out->len = 0;
+        if (whole) {
+            const char *t = lua_tolstring(L, -1, &len);
+            if (jr_buf_add(x.out, t, len) != 0)
+                luaL_error(L, "not enough memory");
+        }
+    }
+    return close_exchange(&x, scratch);
 }
 
 static int l_handle(lua_State *L)
@@ -960,6 +1270,7 @@ void jr_dispatch_open(lua_State *L)
         {"method", l_method},
         {"handle", l_handle},
         {"_receive", l_receive},
+        {"_complete", l_complete},
         {"on_request", l_on_request},
         {"on_response", l_on_response},
         {"on_error", l_on_error},

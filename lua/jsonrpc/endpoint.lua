@@ -17,6 +17,11 @@ local yield_needs_no_pcall = _VERSION == "Lua 5.1" and not jit
 local Endpoint = {}
 Endpoint.__index = Endpoint
 
+-- Handlers that are waiting (their coroutine yielded in a call), by
+-- coroutine: whoever resumes one completes it when it finishes, whichever
+-- endpoint's response woke it.
+local waiting_handlers = setmetatable({}, { __mode = "k" })
+
 local Batch = {}
 Batch.__index = Batch
 
@@ -48,6 +53,11 @@ function M.new(opts)
   self.on_response = function(id, result, err, problem)
     self:_settle(id, result, err, problem)
   end
+  -- a handler that waits (calls the peer) is handed over as a job
+  self.on_defer = function(job)
+    job.endpoint = self
+    waiting_handlers[job[1]] = job
+  end
   return self
 end
 
@@ -59,7 +69,7 @@ end
 
 --- One incoming text: requests, notifications, responses, or a batch.
 function Endpoint:receive(text)
-  local reply = self.server:_receive(text, self.context, self.on_response)
+  local reply = self.server:_receive(text, self.context, self.on_response, self.on_defer)
   if reply then self.send(reply) end
 end
 
@@ -74,12 +84,29 @@ local function new_waiter(n)
   return { remaining = n, done = n == 0 }
 end
 
+--- Completes a waiting handler whose coroutine has finished: its response
+-- goes out through its endpoint.
+local function complete_handler(co, ...)
+  local job = waiting_handlers[co]
+  waiting_handlers[co] = nil
+  local text = job.endpoint.server:_complete(job, ...)
+  if text then job.endpoint.send(text) end
+end
+
 local function wake(waiter)
   if waiter.callback then
     waiter.callback()
   elseif waiter.co and coroutine.status(waiter.co) == "suspended" then
-    local ok, err = resume(waiter.co)
-    if not ok then error(err, 0) end
+    local co = waiter.co
+    if waiting_handlers[co] then
+      local function after(...)
+        if coroutine.status(co) == "dead" then complete_handler(co, ...) end
+      end
+      after(resume(co))
+    else
+      local ok, err = resume(co)
+      if not ok then error(err, 0) end
+    end
   end
 end
 
