@@ -50,7 +50,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS) | build/.deps
 
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDSAN) -o $@ $(OBJS) -lm
+	$(CC) -shared $(LDSAN) -o $@ $(OBJS) -luv -lm
 
 demo: all
 	$(LUA_BIN) examples/codec_demo.lua

@@ -6,6 +6,8 @@
 #include "errors.h"
 #include "dispatch.h"
 #include "outgoing.h"
+#include "loop.h"
+#include "stream.h"
 
 #ifndef JSONRPC_VERSION
 #define JSONRPC_VERSION "scm"
@@ -28,6 +30,8 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_errors_open(L);
     jr_dispatch_open(L);
     jr_outgoing_open(L);
+    jr_loop_open(L);
+    jr_stream_open(L);
     lua_pushliteral(L, JSONRPC_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

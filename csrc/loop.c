@@ -1,0 +1,167 @@
+#include <stdlib.h>
+#include <string.h>
+#include "loop.h"
+
+#define LOOP_KEY "jsonrpc.loop"        /* registry: the sentinel userdata */
+#define SENTINEL_MT "jsonrpc.loop.sentinel"
+#define CBTHREAD_KEY "jsonrpc.loop.thread"
+
+/* luv keeps its context in the registry; the loop is its first field. */
+static uv_loop_t *luv_loop_of(lua_State *L, void **ctx)
+{
+    uv_loop_t *loop = NULL;
+    *ctx = NULL;
+    lua_getfield(L, LUA_REGISTRYINDEX, "luv_context");
+    if (lua_type(L, -1) == LUA_TUSERDATA) {
+        *ctx = lua_touserdata(L, -1);
+        loop = *(uv_loop_t **)*ctx;
+    }
+    lua_pop(L, 1);
+    return loop;
+}
+
+static int handles_open(const jr_loop *loop)
+{
+    return loop->handles.next != &loop->handles;
+}
+
+/* The Lua state is closing: close what is still open and let libuv finish
+ * with it, so that no handle of ours is left for luv's own collector. */
+static int sentinel_gc(lua_State *L)
+{
+    jr_loop *loop = *(jr_loop **)lua_touserdata(L, 1);
+    jr_handle *h, *next;
+    int rounds;
+    if (loop == NULL)
+        return 0;
+    loop->closing = 1;
+    for (h = loop->handles.next; h != &loop->handles; h = next) {
+        next = h->next;
+        jr_handle_close(h);
+    }
+    for (rounds = 0; handles_open(loop) && rounds < 1000; rounds++)
+        uv_run(loop->uv, UV_RUN_NOWAIT);
+    if (handles_open(loop))
+        loop->orphaned = 1;   /* the last close callback frees it */
+    else
+        free(loop);
+    *(jr_loop **)lua_touserdata(L, 1) = NULL;
+    return 0;
+}
+
+jr_loop *jr_loop_get(lua_State *L)
+{
+    jr_loop *loop, **box;
+    void *ctx;
+    lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    box = (jr_loop **)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (box != NULL && *box != NULL)
+        return *box;
+    loop = (jr_loop *)calloc(1, sizeof *loop);
+    if (loop == NULL)
+        luaL_error(L, "not enough memory");
+    loop->uv = luv_loop_of(L, &ctx);
+    loop->luv = loop->uv != NULL;
+    if (loop->uv == NULL)
+        loop->uv = uv_default_loop();
+    loop->handles.next = loop->handles.prev = &loop->handles;
+    /* callbacks run on a thread of their own, anchored in the registry */
+    loop->cbL = lua_newthread(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, CBTHREAD_KEY);
+    box = (jr_loop **)lua_newuserdata(L, sizeof *box);
+    *box = loop;
+    if (luaL_newmetatable(L, SENTINEL_MT)) {
+        lua_pushcfunction(L, sentinel_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    return loop;
+}
+
+void jr_handle_open(lua_State *L, jr_loop *loop, jr_handle *h, int idx)
+{
+    void *ctx;
+    (void)luv_loop_of(L, &ctx);
+    lua_pushvalue(L, idx);
+    h->luv.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    h->luv.callbacks[0] = h->luv.callbacks[1] = LUA_NOREF;
+    h->luv.ctx = loop->luv ? ctx : NULL;
+    h->luv.extra = NULL;
+    h->luv.extra_gc = NULL;
+    h->loop = loop;
+    h->uv->data = h;
+    h->next = &loop->handles;
+    h->prev = loop->handles.prev;
+    loop->handles.prev->next = h;
+    loop->handles.prev = h;
+}
+
+static void closed(uv_handle_t *uvh)
+{
+    jr_handle *h = (jr_handle *)uvh->data;
+    jr_loop *loop = h->loop;
+    int ref = h->luv.ref;
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    h->on_closed(h);   /* may still push the object; frees h */
+    if (!loop->closing)
+        luaL_unref(loop->cbL, LUA_REGISTRYINDEX, ref);
+    if (loop->orphaned && !handles_open(loop))
+        free(loop);
+}
+
+void jr_handle_close(jr_handle *h)
+{
+    if (!uv_is_closing(h->uv))
+        uv_close(h->uv, closed);
+}
+
+void jr_handle_push(lua_State *L, const jr_handle *h)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->luv.ref);
+}
+
+/* jsonrpc.run([mode]): runs the loop ("default": until nothing is left to
+ * do, "once", "nowait"); returns whether anything is left. */
+static int l_run(lua_State *L)
+{
+    static const char *const modes[] = {"default", "once", "nowait", NULL};
+    static const uv_run_mode uv_modes[] = {UV_RUN_DEFAULT, UV_RUN_ONCE, UV_RUN_NOWAIT};
+    jr_loop *loop = jr_loop_get(L);
+    int mode = luaL_checkoption(L, 1, "default", modes), alive;
+    if (loop->running)
+        return luaL_error(L, "jsonrpc.run: the loop is already running (wait in a coroutine "
+                             "or with a callback instead)");
+    loop->running = 1;
+    alive = uv_run(loop->uv, uv_modes[mode]);
+    loop->running = 0;
+    lua_pushboolean(L, alive);
+    return 1;
+}
+
+static int l_loop_alive(lua_State *L)
+{
+    lua_pushboolean(L, uv_loop_alive(jr_loop_get(L)->uv));
+    return 1;
+}
+
+void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+void jr_loop_open(lua_State *L)
+{
+    lua_pushcfunction(L, l_run);
+    lua_setfield(L, -2, "run");
+    lua_pushcfunction(L, l_loop_alive);
+    lua_setfield(L, -2, "loop_alive");
+}

@@ -1,0 +1,348 @@
+/* Streams: framing on libuv streams, for Lua.
+ *
+ * stream:write(text) -> true | nil, err     stream:close([reason])
+ * stream:on_message(fn(text | nil, err))    stream:on_close(fn(reason))
+ * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
+ *
+ * Reading goes straight into the framer's buffer (reserve/commit). A
+ * framing error is passed to on_message as (nil, err); when the framing
+ * cannot recover (content-length, be32) the stream closes. While more than
+ * high_water bytes wait to be written, reading stops (backpressure). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stream.h"
+
+#define STREAM_MT "jsonrpc.stream"
+#define READ_CHUNK ((size_t)65536)
+
+typedef struct write_req {
+    uv_write_t req;
+    jr_stream *s;
+    size_t len;
+    char data[1];             /* header, payload, trailer */
+} write_req;
+
+static jr_stream **check_box(lua_State *L)
+{
+    return (jr_stream **)luaL_checkudata(L, 1, STREAM_MT);
+}
+
+static jr_stream *check_open(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s == NULL)
+        luaL_argerror(L, 1, "stream is closed");
+    return s;
+}
+
+/* Calls the callback `ref` with the nargs values on top of cbL's stack. A
+ * failing callback closes the stream (nothing above it to raise to). */
+static void call_back(jr_stream *s, int ref, int nargs)
+{
+    lua_State *L = s->h.loop->cbL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_insert(L, -1 - nargs);
+    if (lua_pcall(L, nargs, 0, 0) != 0) {
+        char why[200];
+        snprintf(why, sizeof why, "callback failed: %s",
+                 lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+        lua_pop(L, 1);
+        jr_stream_close(s, why);
+    }
+}
+
+static void deliver(jr_stream *s)
+{
+    lua_State *L = s->h.loop->cbL;
+    const char *msg;
+    size_t len;
+    int r;
+    while (!uv_is_closing(&s->u.handle) && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
+        if (r == 1) {
+            lua_pushlstring(L, msg, len);
+            call_back(s, s->on_message, 1);
+            continue;
+        }
+        lua_pushnil(L);
+        lua_pushstring(L, jr_framer_error(&s->framer));
+        call_back(s, s->on_message, 2);
+        if (jr_framer_broken(&s->framer)) {
+            jr_stream_close(s, jr_framer_error(&s->framer));
+            return;
+        }
+    }
+    jr_framer_shrink(&s->framer);
+}
+
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    jr_stream *s = (jr_stream *)handle->data;
+    size_t avail = 0;
+    char *p = jr_framer_reserve(&s->framer, suggested > READ_CHUNK ? suggested : READ_CHUNK,
+                                &avail);
+    buf->base = p;
+    buf->len = p == NULL ? 0 : (avail > (size_t)1 << 30 ? (size_t)1 << 30 : avail);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    jr_stream *s = (jr_stream *)st->data;
+    (void)buf;
+    if (n > 0) {
+        jr_framer_commit(&s->framer, (size_t)n);
+        deliver(s);
+    } else if (n == UV_EOF) {
+        jr_stream_close(s, "closed by the peer");
+    } else if (n == UV_ENOBUFS) {
+        jr_stream_close(s, jr_framer_broken(&s->framer) ? jr_framer_error(&s->framer)
+                                                        : "not enough memory");
+    } else if (n < 0) {
+        char why[120];
+        snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)n));
+        jr_stream_close(s, why);
+    }
+}
+
+static int start_reading(jr_stream *s)
+{
+    int rc = 0;
+    if (!s->reading && !uv_is_closing(&s->u.handle)) {
+        rc = uv_read_start(&s->u.stream, alloc_cb, read_cb);
+        s->reading = rc == 0;
+    }
+    return rc;
+}
+
+static void stop_reading(jr_stream *s)
+{
+    if (s->reading) {
+        uv_read_stop(&s->u.stream);
+        s->reading = 0;
+    }
+}
+
+static void on_closed(jr_handle *h)
+{
+    jr_stream *s = (jr_stream *)h;
+    lua_State *L = h->loop->cbL;
+    if (!h->loop->closing) {
+        jr_handle_push(L, h);
+        *(jr_stream **)lua_touserdata(L, -1) = NULL;
+        lua_pop(L, 1);
+        if (s->on_close != LUA_NOREF) {
+            lua_pushstring(L, s->reason);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_close);
+            lua_insert(L, -2);
+            if (lua_pcall(L, 1, 0, 0) != 0)
+                lua_pop(L, 1);   /* the stream is gone: nowhere to report */
+        }
+        luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
+        luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
+    }
+    jr_framer_free(&s->framer);
+    free(s);
+}
+
+void jr_stream_close(jr_stream *s, const char *reason)
+{
+    if (uv_is_closing(&s->u.handle))
+        return;
+    snprintf(s->reason, sizeof s->reason, "%s", reason);
+    stop_reading(s);
+    jr_handle_close(&s->h);
+}
+
+jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t max_message)
+{
+    jr_stream **box = (jr_stream **)lua_newuserdata(L, sizeof *box);
+    jr_stream *s = (jr_stream *)calloc(1, sizeof *s);
+    *box = NULL;
+    if (s == NULL)
+        luaL_error(L, "not enough memory");
+    luaL_getmetatable(L, STREAM_MT);
+    lua_setmetatable(L, -2);
+    jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
+    s->on_message = s->on_close = LUA_NOREF;
+    s->high_water = JR_DEFAULT_HIGH_WATER;
+    s->h.uv = &s->u.handle;
+    s->h.on_closed = on_closed;
+    s->h.loop = loop;
+    *box = s;
+    return s;
+}
+
+int jr_stream_opened(lua_State *L, jr_stream *s, int idx)
+{
+    jr_handle_open(L, s->h.loop, &s->h, idx);
+    return start_reading(s);
+}
+
+/* ---- Lua methods ---- */
+
+static void write_cb(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    jr_stream *s = w->s;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED) {
+        char why[120];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+        jr_stream_close(s, why);
+        return;
+    }
+    if (s->throttled && uv_stream_get_write_queue_size(&s->u.stream) <= s->high_water / 2) {
+        s->throttled = 0;
+        start_reading(s);
+    }
+}
+
+/* stream:write(text): frames text and queues it; true, or nil and why. */
+static int l_write(lua_State *L)
+{
+    jr_stream *s = check_open(L);
+    char head[JR_FRAME_HEADER_MAX];
+    const char *text, *why;
+    size_t n, hlen, tlen;
+    write_req *w;
+    uv_buf_t buf;
+    int rc;
+    luaL_checktype(L, 2, LUA_TSTRING);
+    text = lua_tolstring(L, 2, &n);
+    if (uv_is_closing(&s->u.handle)) {
+        lua_pushnil(L);
+        lua_pushstring(L, s->reason);
+        return 2;
+    }
+    why = jr_frame_check(s->framer.kind, text, n);
+    if (why != NULL)
+        return luaL_argerror(L, 2, why);
+    hlen = jr_frame_header_write(s->framer.kind, n, head);
+    tlen = s->framer.kind == JR_FRAME_NDJSON;
+    w = (write_req *)malloc(sizeof *w + hlen + n + tlen);
+    if (w == NULL)
+        return luaL_error(L, "not enough memory");
+    memcpy(w->data, head, hlen);
+    memcpy(w->data + hlen, text, n);
+    if (tlen)
+        w->data[hlen + n] = '\n';
+    w->s = s;
+    w->len = hlen + n + tlen;
+    buf = uv_buf_init(w->data, (unsigned int)w->len);
+    rc = uv_write(&w->req, &s->u.stream, &buf, 1, write_cb);
+    if (rc < 0) {
+        free(w);
+        lua_pushnil(L);
+        lua_pushfstring(L, "write failed: %s", uv_strerror(rc));
+        return 2;
+    }
+    if (uv_stream_get_write_queue_size(&s->u.stream) > s->high_water && s->reading) {
+        s->throttled = 1;   /* the peer does not read: stop reading from it */
+        stop_reading(s);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s != NULL)
+        jr_stream_close(s, luaL_optstring(L, 2, "closed"));
+    return 0;
+}
+
+static int set_callback(lua_State *L, int *ref)
+{
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    lua_pushvalue(L, 2);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static int l_on_message(lua_State *L)
+{
+    return set_callback(L, &check_open(L)->on_message);
+}
+
+static int l_on_close(lua_State *L)
+{
+    return set_callback(L, &check_open(L)->on_close);
+}
+
+static int l_is_closing(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    lua_pushboolean(L, s == NULL || uv_is_closing(&s->u.handle));
+    return 1;
+}
+
+static int l_queued(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)uv_stream_get_write_queue_size(&s->u.stream));
+    return 1;
+}
+
+/* The peer's address: "ip:port" ("[ip]:port" for IPv6) or a socket path. */
+static int l_peer(lua_State *L)
+{
+    jr_stream *s = check_open(L);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[64];
+    if (s->u.handle.type == UV_TCP
+        && uv_tcp_getpeername(&s->u.tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            lua_pushfstring(L, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            lua_pushfstring(L, "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+        }
+        return 1;
+    }
+    lua_pushliteral(L, "local");
+    return 1;
+}
+
+static int l_set_high_water(lua_State *L)
+{
+    jr_stream *s = check_open(L);
+    lua_Number n = luaL_checknumber(L, 2);
+    luaL_argcheck(L, n >= 1, 2, "must be at least 1");
+    s->high_water = (size_t)n;
+    return 0;
+}
+
+static int l_gc(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s != NULL)   /* only when the Lua state closes: open streams are referenced */
+        jr_stream_close(s, "the Lua state closed");
+    return 0;
+}
+
+void jr_stream_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"write", l_write},
+        {"close", l_close},
+        {"on_message", l_on_message},
+        {"on_close", l_on_close},
+        {"is_closing", l_is_closing},
+        {"queued", l_queued},
+        {"peer", l_peer},
+        {"set_high_water", l_set_high_water},
+        {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, STREAM_MT)) {
+        lua_newtable(L);
+        jr_setfuncs(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+}

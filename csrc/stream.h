@@ -1,0 +1,39 @@
+/* A JSON-RPC byte stream over a libuv stream (TCP, Unix socket, pipe):
+ * bytes in through a framer, whole messages out to Lua; messages from Lua
+ * framed and queued for writing, with backpressure. */
+#ifndef JSONRPC_STREAM_H
+#define JSONRPC_STREAM_H
+
+#include "framing.h"
+#include "loop.h"
+
+#define JR_DEFAULT_HIGH_WATER (8u << 20)   /* queued write bytes */
+
+typedef struct jr_stream {
+    jr_handle h;              /* first */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } u;
+    jr_framer framer;
+    int on_message, on_close; /* registry refs of the Lua callbacks */
+    int reading;              /* uv_read_start is in effect */
+    int throttled;            /* reading stopped while writes are queued */
+    size_t high_water;        /* queued bytes above which reading stops */
+    char reason[200];         /* why it closed */
+} jr_stream;
+
+/* A new stream (its userdata pushed); the caller initialises s->u, then
+ * calls jr_stream_opened. */
+jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t max_message);
+/* Registers the initialised handle and starts reading. */
+int jr_stream_opened(lua_State *L, jr_stream *s, int idx);
+/* Closes with a reason (the first reason given is kept). */
+void jr_stream_close(jr_stream *s, const char *reason);
+
+/* Adds the stream metatable. */
+void jr_stream_open(lua_State *L);
+
+#endif
