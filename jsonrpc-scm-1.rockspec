@@ -40,6 +40,7 @@ build = {
         "csrc/options.c",
         "csrc/outgoing.c",
         "csrc/response.c",
+        "csrc/socket.c",
         "csrc/stream.c",
         "csrc/framing.c",
         "csrc/framing_headers.c",

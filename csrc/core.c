@@ -8,6 +8,7 @@
 #include "outgoing.h"
 #include "loop.h"
 #include "stream.h"
+#include "socket.h"
 
 #ifndef JSONRPC_VERSION
 #define JSONRPC_VERSION "scm"
@@ -32,6 +33,7 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_outgoing_open(L);
     jr_loop_open(L);
     jr_stream_open(L);
+    jr_socket_open(L);
     lua_pushliteral(L, JSONRPC_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

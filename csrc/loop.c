@@ -41,10 +41,15 @@ static int sentinel_gc(lua_State *L)
     }
     for (rounds = 0; handles_open(loop) && rounds < 1000; rounds++)
         uv_run(loop->uv, UV_RUN_NOWAIT);
-    if (handles_open(loop))
+    if (handles_open(loop)) {
         loop->orphaned = 1;   /* the last close callback frees it */
-    else
+    } else {
+        /* libuv's default loop holds resources of its own (signal pipes);
+         * give them back when nobody else has handles on it */
+        if (!loop->luv)
+            (void)uv_loop_close(loop->uv);
         free(loop);
+    }
     *(jr_loop **)lua_touserdata(L, 1) = NULL;
     return 0;
 }

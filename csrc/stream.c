@@ -126,10 +126,8 @@ static void on_closed(jr_handle *h)
 {
     jr_stream *s = (jr_stream *)h;
     lua_State *L = h->loop->cbL;
+    *s->box = NULL;   /* the Lua object outlives us; it may be used again */
     if (!h->loop->closing) {
-        jr_handle_push(L, h);
-        *(jr_stream **)lua_touserdata(L, -1) = NULL;
-        lua_pop(L, 1);
         if (s->on_close != LUA_NOREF) {
             lua_pushstring(L, s->reason);
             lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_close);
@@ -168,13 +166,18 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     s->h.uv = &s->u.handle;
     s->h.on_closed = on_closed;
     s->h.loop = loop;
+    s->box = box;
     *box = s;
     return s;
 }
 
-int jr_stream_opened(lua_State *L, jr_stream *s, int idx)
+void jr_stream_opened(lua_State *L, jr_stream *s, int idx)
 {
     jr_handle_open(L, s->h.loop, &s->h, idx);
+}
+
+int jr_stream_start(jr_stream *s)
+{
     return start_reading(s);
 }
 

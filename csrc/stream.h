@@ -23,13 +23,16 @@ typedef struct jr_stream {
     int throttled;            /* reading stopped while writes are queued */
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */
+    struct jr_stream **box;   /* the Lua object's pointer, cleared on close */
 } jr_stream;
 
 /* A new stream (its userdata pushed); the caller initialises s->u, then
  * calls jr_stream_opened. */
 jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t max_message);
-/* Registers the initialised handle and starts reading. */
-int jr_stream_opened(lua_State *L, jr_stream *s, int idx);
+/* Registers the initialised handle (the stream's userdata at idx). */
+void jr_stream_opened(lua_State *L, jr_stream *s, int idx);
+/* Starts reading (once connected); 0 or a libuv error. */
+int jr_stream_start(jr_stream *s);
 /* Closes with a reason (the first reason given is kept). */
 void jr_stream_close(jr_stream *s, const char *reason);
 

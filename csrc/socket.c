@@ -1,0 +1,322 @@
+/* core.listen(kind, where, port, framing, max_message, on_connection)
+ *   -> listener | nil, err
+ * core.connect(kind, where, port, framing, max_message, on_connect)
+ *   on_connect(stream) once connected, on_connect(nil, err) on failure
+ * kind is "tcp" (where: a host or address, port: a number, 0 picks one) or
+ * "unix" (where: a socket path).
+ * listener:address() -> host, port (tcp) | path (unix)
+ * listener:close()    listener:is_closing() */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "socket.h"
+#include "stream.h"
+
+#define LISTENER_MT "jsonrpc.listener"
+
+typedef struct jr_listener {
+    jr_handle h;              /* first */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } u;
+    jr_frame_kind kind;
+    size_t max_message;
+    int on_connection;        /* registry ref */
+    char path[256];           /* unix: removed on close */
+    struct jr_listener **box; /* the Lua object's pointer, cleared on close */
+} jr_listener;
+
+typedef struct connect_req {
+    uv_connect_t req;
+    jr_stream *s;
+    int on_connect;           /* registry ref */
+} connect_req;
+
+/* ---- addresses ---- */
+
+/* Resolves host:port (numeric addresses first, then the system's resolver,
+ * synchronously); 0 or a libuv error. */
+static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *out)
+{
+    uv_getaddrinfo_t req;
+    struct addrinfo hints;
+    char service[16];
+    int rc;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0
+        || uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
+        return 0;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(service, sizeof service, "%d", port);
+    rc = uv_getaddrinfo(loop, &req, NULL, host, service, &hints);
+    if (rc != 0)
+        return rc;
+    memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
+static int is_tcp(lua_State *L)
+{
+    static const char *const kinds[] = {"tcp", "unix", NULL};
+    return luaL_checkoption(L, 1, NULL, kinds) == 0;
+}
+
+static jr_frame_kind check_framing(lua_State *L, int idx)
+{
+    jr_frame_kind kind;
+    if (jr_frame_kind_parse(luaL_checkstring(L, idx), &kind) != 0)
+        luaL_argerror(L, idx, "unknown framing (expected 'content-length', 'be32' or 'ndjson')");
+    return kind;
+}
+
+static int push_failure(lua_State *L, const char *what, int rc)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, uv_strerror(rc));
+    return 2;
+}
+
+/* ---- listening ---- */
+
+static void on_listener_closed(jr_handle *h)
+{
+    jr_listener *l = (jr_listener *)h;
+    *l->box = NULL;
+    if (!h->loop->closing)
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, l->on_connection);
+    if (l->path[0] != '\0')
+        unlink(l->path);
+    free(l);
+}
+
+static void connection_cb(uv_stream_t *server, int status)
+{
+    jr_listener *l = (jr_listener *)server->data;
+    lua_State *L = l->h.loop->cbL;
+    jr_stream *s;
+    int rc, top = lua_gettop(L);
+    if (status < 0 || l->h.loop->closing)
+        return;
+    s = jr_stream_new(L, l->h.loop, l->kind, l->max_message);
+    rc = l->u.handle.type == UV_TCP ? uv_tcp_init(l->h.loop->uv, &s->u.tcp)
+                                    : uv_pipe_init(l->h.loop->uv, &s->u.pipe, 0);
+    if (rc != 0) {
+        *(jr_stream **)lua_touserdata(L, -1) = NULL;
+        jr_framer_free(&s->framer);
+        free(s);
+        lua_settop(L, top);
+        return;
+    }
+    jr_stream_opened(L, s, -1);
+    if (uv_accept(server, &s->u.stream) != 0 || jr_stream_start(s) != 0) {
+        jr_stream_close(s, "accept failed");
+        lua_settop(L, top);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, l->on_connection);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        jr_stream_close(s, lua_tostring(L, -1) ? lua_tostring(L, -1) : "on_connection failed");
+    }
+    lua_settop(L, top);
+}
+
+static int l_listen(lua_State *L)
+{
+    jr_loop *loop = jr_loop_get(L);
+    int tcp = is_tcp(L), rc;
+    const char *where = luaL_checkstring(L, 2);
+    int port = tcp ? (int)luaL_checkinteger(L, 3) : 0;
+    jr_frame_kind kind = check_framing(L, 4);
+    size_t max_message = (size_t)luaL_checknumber(L, 5);
+    jr_listener *l, **box;
+    struct sockaddr_storage addr;
+    luaL_checktype(L, 6, LUA_TFUNCTION);
+    if (tcp && (port < 0 || port > 65535))
+        return luaL_argerror(L, 3, "port out of range");
+    if (tcp && (rc = resolve(loop->uv, where, port, &addr)) != 0)
+        return push_failure(L, where, rc);
+    l = (jr_listener *)calloc(1, sizeof *l);
+    if (l == NULL)
+        return luaL_error(L, "not enough memory");
+    rc = tcp ? uv_tcp_init(loop->uv, &l->u.tcp) : uv_pipe_init(loop->uv, &l->u.pipe, 0);
+    if (rc != 0) {
+        free(l);
+        return push_failure(L, "listen", rc);
+    }
+    l->kind = kind;
+    l->max_message = max_message;
+    lua_pushvalue(L, 6);
+    l->on_connection = luaL_ref(L, LUA_REGISTRYINDEX);
+    l->h.uv = &l->u.handle;
+    l->h.on_closed = on_listener_closed;
+    box = (jr_listener **)lua_newuserdata(L, sizeof *box);
+    *box = l;
+    l->box = box;
+    luaL_getmetatable(L, LISTENER_MT);
+    lua_setmetatable(L, -2);
+    jr_handle_open(L, loop, &l->h, -1);
+    rc = tcp ? uv_tcp_bind(&l->u.tcp, (const struct sockaddr *)&addr, 0)
+             : uv_pipe_bind(&l->u.pipe, where);
+    if (rc == 0)
+        rc = uv_listen(&l->u.stream, 511, connection_cb);
+    if (rc != 0) {
+        jr_handle_close(&l->h);
+        return push_failure(L, where, rc);
+    }
+    if (!tcp)
+        snprintf(l->path, sizeof l->path, "%s", where);
+    return 1;
+}
+
+static jr_listener *check_listener(lua_State *L)
+{
+    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
+    if (l == NULL)
+        luaL_argerror(L, 1, "listener is closed");
+    return l;
+}
+
+/* host, port for TCP (the real port when 0 was asked for); the path for
+ * Unix sockets. */
+static int l_address(lua_State *L)
+{
+    jr_listener *l = check_listener(L);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[64];
+    if (l->u.handle.type != UV_TCP) {
+        lua_pushstring(L, l->path);
+        return 1;
+    }
+    if (uv_tcp_getsockname(&l->u.tcp, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        lua_pushstring(L, ip);
+        lua_pushinteger(L, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        lua_pushstring(L, ip);
+        lua_pushinteger(L, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+    return 2;
+}
+
+static int l_listener_close(lua_State *L)
+{
+    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
+    if (l != NULL)
+        jr_handle_close(&l->h);   /* the box is cleared when it has closed */
+    return 0;
+}
+
+static int l_listener_is_closing(lua_State *L)
+{
+    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
+    lua_pushboolean(L, l == NULL || uv_is_closing(&l->u.handle));
+    return 1;
+}
+
+/* ---- connecting ---- */
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    connect_req *c = (connect_req *)req;
+    jr_stream *s = c->s;
+    lua_State *L = s->h.loop->cbL;
+    int top = lua_gettop(L);
+    if (s->h.loop->closing) {
+        free(c);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->on_connect);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->on_connect);
+    if (status == 0)
+        status = jr_stream_start(s);
+    if (status == 0) {
+        jr_handle_push(L, &s->h);
+        lua_pushnil(L);
+    } else {
+        lua_pushnil(L);
+        lua_pushfstring(L, "connect failed: %s", uv_strerror(status));
+        jr_stream_close(s, lua_tostring(L, -1));
+    }
+    free(c);
+    if (lua_pcall(L, 2, 0, 0) != 0 && status == 0)
+        jr_stream_close(s, lua_tostring(L, -1) ? lua_tostring(L, -1) : "on_connect failed");
+    lua_settop(L, top);
+}
+
+static int l_connect(lua_State *L)
+{
+    jr_loop *loop = jr_loop_get(L);
+    int tcp = is_tcp(L), rc;
+    const char *where = luaL_checkstring(L, 2);
+    int port = tcp ? (int)luaL_checkinteger(L, 3) : 0;
+    jr_frame_kind kind = check_framing(L, 4);
+    size_t max_message = (size_t)luaL_checknumber(L, 5);
+    struct sockaddr_storage addr;
+    connect_req *c;
+    jr_stream *s;
+    luaL_checktype(L, 6, LUA_TFUNCTION);
+    if (tcp && (rc = resolve(loop->uv, where, port, &addr)) != 0)
+        return push_failure(L, where, rc);
+    c = (connect_req *)calloc(1, sizeof *c);
+    if (c == NULL)
+        return luaL_error(L, "not enough memory");
+    s = jr_stream_new(L, loop, kind, max_message);
+    rc = tcp ? uv_tcp_init(loop->uv, &s->u.tcp) : uv_pipe_init(loop->uv, &s->u.pipe, 0);
+    if (rc != 0) {
+        *(jr_stream **)lua_touserdata(L, -1) = NULL;
+        jr_framer_free(&s->framer);
+        free(s);
+        free(c);
+        return push_failure(L, "connect", rc);
+    }
+    jr_stream_opened(L, s, -1);
+    c->s = s;
+    lua_pushvalue(L, 6);
+    c->on_connect = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (tcp) {
+        rc = uv_tcp_connect(&c->req, &s->u.tcp, (const struct sockaddr *)&addr, connect_cb);
+        if (rc != 0) {
+            luaL_unref(L, LUA_REGISTRYINDEX, c->on_connect);
+            free(c);
+            jr_stream_close(s, "connect failed");
+            return push_failure(L, where, rc);
+        }
+    } else {
+        uv_pipe_connect(&c->req, &s->u.pipe, where, connect_cb);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+void jr_socket_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"address", l_address},
+        {"close", l_listener_close},
+        {"is_closing", l_listener_is_closing},
+        {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, LISTENER_MT)) {
+        lua_newtable(L);
+        jr_setfuncs(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_listener_close);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_listen);
+    lua_setfield(L, -2, "listen");
+    lua_pushcfunction(L, l_connect);
+    lua_setfield(L, -2, "connect");
+}
