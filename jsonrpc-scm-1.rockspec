@@ -26,6 +26,7 @@ build = {
   modules = {
     ["jsonrpc"] = "lua/jsonrpc/init.lua",
     ["jsonrpc.endpoint"] = "lua/jsonrpc/endpoint.lua",
+    ["jsonrpc.transport"] = "lua/jsonrpc/transport.lua",
     ["jsonrpc.core"] = {
       sources = {
         "csrc/core.c",

@@ -25,7 +25,7 @@ local waiting_handlers = setmetatable({}, { __mode = "k" })
 local Batch = {}
 Batch.__index = Batch
 
-local M = {}
+local M = { Endpoint = Endpoint }
 
 --- A coroutine call can wait in: nil in the main thread, or where the
 -- current coroutine cannot yield (inside a C function such as a handler
@@ -70,7 +70,16 @@ end
 --- One incoming text: requests, notifications, responses, or a batch.
 function Endpoint:receive(text)
   local reply = self.server:_receive(text, self.context, self.on_response, self.on_defer)
-  if reply then self.send(reply) end
+  if reply then self:_reply(reply) end
+end
+
+--- Sends a response; when the connection has closed meanwhile there is
+-- nobody to answer, and it is dropped.
+function Endpoint:_reply(text)
+  local ok, err = pcall(self.send, text)
+  if not ok and not (core.is_error(err) and err.code == codes.CONNECTION_CLOSED) then
+    error(err, 0)
+  end
 end
 
 function Endpoint:_stray(reason, id)
@@ -90,7 +99,7 @@ local function complete_handler(co, ...)
   local job = waiting_handlers[co]
   waiting_handlers[co] = nil
   local text = job.endpoint.server:_complete(job, ...)
-  if text then job.endpoint.send(text) end
+  if text then job.endpoint:_reply(text) end
 end
 
 local function wake(waiter)
@@ -139,6 +148,13 @@ function Endpoint:_settle(id, result, err, problem)
   settle_record(record, result, err)
 end
 
+--- Fails every call still waiting (the connection closed, say).
+function Endpoint:_fail_all(err)
+  local pending = self.pending
+  self.pending = {}
+  for _, record in pairs(pending) do settle_record(record, nil, err) end
+end
+
 function Endpoint:_next_id()
   local id = self.last_id + 1
   self.last_id = id
@@ -146,12 +162,14 @@ function Endpoint:_next_id()
 end
 
 --- Sends text for the records (already pending); on a failing send they
--- stop waiting and the error goes on up.
+-- stop waiting, and an error value (a closed connection) is returned as
+-- the calls' outcome, anything else raised.
 function Endpoint:_send(text, ids)
   local ok, err = pcall(self.send, text)
   if not ok then
     for _, id in ipairs(ids) do self.pending[id] = nil end
-    error(err, 0)
+    if not core.is_error(err) then error(err, 0) end
+    return err
   end
 end
 
@@ -205,7 +223,11 @@ function Endpoint:try_call(method, params, opts)
     waiter.callback = function() callback(record.result, record.err) end
   end
   self.pending[id] = record
-  self:_send(text, { id })
+  local failed = self:_send(text, { id })
+  if failed then
+    if waiter.callback then record.err = failed; return waiter.callback() end
+    return nil, failed
+  end
   if waiter.callback then return end
   self:_wait(waiter, { record })
   return record.result, record.err
@@ -250,8 +272,10 @@ function Batch:send()
       ep.pending[item.id] = record
     end
   end
-  if #texts > 0 then
-    ep:_send("[" .. table.concat(texts, ",") .. "]", ids)
+  local failed = #texts > 0 and ep:_send("[" .. table.concat(texts, ",") .. "]", ids)
+  if failed then
+    for _, record in ipairs(records) do record.err = failed end
+    waiter.done = true
   end
   ep:_wait(waiter, records)
   local results = {}

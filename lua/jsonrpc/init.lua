@@ -1,6 +1,9 @@
 --- jsonrpc: JSON-RPC 2.0 for Lua with an engine in C.
 -- This module is the public face; the work is done in jsonrpc.core (C) and
 -- the small Lua modules beside this one.
+-- luv first, when it is there: our connections then share its loop, so
+-- luv timers and sockets and ours run together (uv.run == jsonrpc.run).
+pcall(require, "luv")
 local core = require "jsonrpc.core"
 
 local jsonrpc = {
@@ -32,6 +35,19 @@ local jsonrpc = {
 --- Both directions of one connection, sans-IO (see jsonrpc.endpoint).
 function jsonrpc.endpoint(opts)
   return require("jsonrpc.endpoint").new(opts)
+end
+
+local transport = require "jsonrpc.transport"
+
+--- Connections over TCP and Unix sockets, on the event loop.
+jsonrpc.connect = transport.connect
+jsonrpc.run = transport.run
+
+-- server:listen(url [, opts]) and server:close() join the C methods.
+do
+  local methods = getmetatable(core.server()).__index
+  methods.listen = transport.listen
+  methods.close = transport.close_server
 end
 
 return jsonrpc

@@ -1,0 +1,228 @@
+--- Connections over the event loop: an endpoint on a framed stream.
+--
+-- jsonrpc.connect(url [, opts]) -> connection | nil, err
+-- server:listen(url [, opts]) -> listener | nil, err
+-- jsonrpc.run([mode])
+--
+-- URLs: tcp://HOST:PORT (IPv6: tcp://[::1]:PORT; port 0 picks a free port)
+-- and unix:///path/to.sock.
+local core = require "jsonrpc.core"
+local endpoint = require "jsonrpc.endpoint"
+
+local codes = core.codes
+local has_luv, luv = pcall(require, "luv")
+local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
+local isyieldable = coroutine.isyieldable
+
+local DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
+
+local M = {}
+
+--- {kind = "tcp", host, port} or {kind = "unix", path}; nil and why.
+function M.parse_url(url)
+  if type(url) ~= "string" then return nil, "URL must be a string" end
+  local host, port = url:match("^tcp://%[([^%]]+)%]:(%d+)$")
+  if not host then host, port = url:match("^tcp://([^:/%[%]]+):(%d+)$") end
+  if host then
+    port = tonumber(port)
+    if port > 65535 then return nil, "port out of range in " .. url end
+    return { kind = "tcp", host = host, port = port }
+  end
+  local path = url:match("^unix://(/.+)$")
+  if path then return { kind = "unix", path = path } end
+  return nil, ("unsupported URL %q (expected tcp://HOST:PORT or unix:///PATH)"):format(url)
+end
+
+local function format_url(kind, host, port)
+  if kind == "unix" then return "unix://" .. host end
+  if host:find(":", 1, true) then return ("tcp://[%s]:%d"):format(host, port) end
+  return ("tcp://%s:%d"):format(host, port)
+end
+
+local function yieldable_coroutine()
+  local co, is_main = running()
+  if co == nil or is_main then return nil end
+  if isyieldable and not isyieldable() then return nil end
+  return co
+end
+
+--- Waits until done() is true: in a coroutine by yielding (wake resumes
+-- it), else by running the loop, which must not be running already (we
+-- would be inside one of its callbacks). Returns done().
+local function await(done, set_wake)
+  if done() then return true end
+  local co = yieldable_coroutine()
+  if co then
+    set_wake(function()
+      if coroutine.status(co) == "suspended" then
+        local ok, err = resume(co)
+        if not ok then error(err, 0) end
+      end
+    end)
+    repeat yield() until done()
+    return true
+  end
+  if has_luv and luv.loop_mode and luv.loop_mode() then return false end
+  while not done() do
+    local ok, alive = pcall(core.run, "once")
+    if not ok or (not alive and not done()) then break end
+  end
+  return done()
+end
+
+--- The wait function endpoints use outside coroutines.
+local function run_until(done)
+  await(done, function() end)
+end
+
+---------------------------------------------------------------------------
+-- Connections: an endpoint whose texts travel on a stream.
+
+local Connection = setmetatable({}, { __index = endpoint.Endpoint })
+Connection.__index = Connection
+
+local function report(conn, message)
+  local hook = conn.on_error
+  if hook then hook(message) else io.stderr:write("jsonrpc: ", message, "\n") end
+end
+
+local function wrap(stream, opts, transport)
+  local conn = endpoint.new{
+    send = function(text)
+      local ok, err = stream:write(text)
+      if not ok then
+        error(core.error(codes.CONNECTION_CLOSED, "connection closed: " .. tostring(err)), 0)
+      end
+    end,
+    server = opts.server,
+    on_stray = opts.on_stray,
+    wait = run_until,
+  }
+  setmetatable(conn, Connection)
+  conn.stream = stream
+  conn.on_error = opts.on_error
+  conn.on_close_hooks = {}
+  conn.context = { peer = stream:peer(), transport = transport, connection = conn }
+  stream:on_message(function(text, err)
+    if text == nil then return report(conn, "framing error: " .. tostring(err)) end
+    local ok, failure = pcall(conn.receive, conn, text)
+    if not ok then report(conn, tostring(failure)) end
+  end)
+  stream:on_close(function(reason) conn:_closed(reason) end)
+  if opts.on_close then conn.on_close_hooks[1] = opts.on_close end
+  return conn
+end
+
+function Connection:_closed(reason)
+  self.closed_reason = reason
+  self:_fail_all(core.error(codes.CONNECTION_CLOSED, "connection closed: " .. reason))
+  for _, hook in ipairs(self.on_close_hooks) do
+    local ok, err = pcall(hook, reason, self)
+    if not ok then report(self, "on_close hook failed: " .. tostring(err)) end
+  end
+  local wake = self.wake_closed
+  self.wake_closed = nil
+  if wake then wake() end
+end
+
+--- Closes the connection; calls still waiting fail with CONNECTION_CLOSED.
+function Connection:close(reason)
+  self.stream:close(reason or "closed")
+end
+
+function Connection:is_closed()
+  return self.closed_reason ~= nil or self.stream:is_closing()
+end
+
+--- Registers fn(reason, connection) to run when the connection closes.
+function Connection:on_close(fn)
+  self.on_close_hooks[#self.on_close_hooks + 1] = fn
+  return self
+end
+
+--- Waits until the connection is closed; returns the reason.
+function Connection:wait_closed()
+  await(function() return self.closed_reason ~= nil end,
+    function(wake) self.wake_closed = wake end)
+  return self.closed_reason
+end
+
+---------------------------------------------------------------------------
+-- Connecting and listening.
+
+local function framing_of(opts)
+  return opts.framing or "content-length", opts.max_message_size or DEFAULT_MAX_MESSAGE
+end
+
+--- connect(url [, opts]) -> connection | nil, err. Waits for the connection
+-- (yielding in a coroutine, else running the loop).
+function M.connect(url, opts)
+  opts = opts or {}
+  local u, why = M.parse_url(url)
+  if not u then return nil, core.error(codes.CONNECTION_FAILED, why) end
+  local framing, max = framing_of(opts)
+  local state = {}
+  local ok, err = core.connect(u.kind, u.host or u.path, u.port or 0, framing, max,
+    function(stream, cerr)
+      if stream then state.conn = wrap(stream, opts, u.kind) else state.err = cerr end
+      state.done = true
+      if state.wake then state.wake() end
+    end)
+  if not ok then return nil, core.error(codes.CONNECTION_FAILED, tostring(err)) end
+  if not await(function() return state.done end, function(wake) state.wake = wake end) then
+    return nil, core.error(codes.NO_EVENT_LOOP, "connecting: the loop is running and this is not a coroutine")
+  end
+  if state.err then return nil, core.error(codes.CONNECTION_FAILED, state.err) end
+  return state.conn
+end
+
+local server_state = setmetatable({}, { __mode = "k" })
+
+local function state_of(server)
+  local s = server_state[server]
+  if not s then
+    s = { listeners = {}, connections = setmetatable({}, { __mode = "k" }) }
+    server_state[server] = s
+  end
+  return s
+end
+
+--- server:listen(url [, opts]) -> listener | nil, err. The listener has
+-- url (with the real port), address() and close().
+function M.listen(server, url, opts)
+  opts = opts or {}
+  local u, why = M.parse_url(url)
+  if not u then return nil, why end
+  local framing, max = framing_of(opts)
+  local state = state_of(server)
+  local conn_opts = { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
+                      on_close = opts.on_close }
+  local listener, err = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
+    function(stream)
+      local conn = wrap(stream, conn_opts, u.kind)
+      state.connections[conn] = true
+      if opts.on_connection then opts.on_connection(conn) end
+    end)
+  if not listener then return nil, err end
+  state.listeners[#state.listeners + 1] = listener
+  local host, port = listener:address()
+  return setmetatable({ url = format_url(u.kind, host, port), handle = listener }, {
+    __index = {
+      address = function(self) return self.handle:address() end,
+      close = function(self) self.handle:close() end,
+    },
+  })
+end
+
+--- server:close(): stops listening and closes the server's connections.
+function M.close_server(server)
+  local state = state_of(server)
+  for _, l in ipairs(state.listeners) do l:close() end
+  state.listeners = {}
+  for conn in pairs(state.connections) do conn:close("server closed") end
+end
+
+M.run = core.run
+M.luv = has_luv and luv or nil
+
+return M
