@@ -49,6 +49,10 @@ typedef struct exchange {
                                            and handlers run in coroutines; 0
                                            for handle(): handlers run under
                                            pcall */
+    int runner;                         /* endpoints: runner(fn, ...) ->
+                                           ok, a, b: runs a handler in its
+                                           coroutine, and completes it there
+                                           when it had to wait */
     int batch_state;                    /* slot of the batch's state table,
                                            nil until a member is deferred */
     int hooks;                          /* any hook set */
@@ -589,13 +593,25 @@ static int invoke_in_thread(exchange *x, const jr_envelope *e, int nargs)
     int first = lua_gettop(L) - nargs, nres, status;   /* the fn is at first */
     co = lua_newthread(L);
     lua_insert(L, first);                      /* thread, fn, args */
-    lua_xmove(L, co, nargs + 1);
-    status = resume_thread(co, L, nargs, &nres);
-    if (status == LUA_OK) {
-        int res = lua_gettop(L) + 1;
+    lua_pushvalue(L, x->runner);
+    lua_insert(L, first + 1);                  /* thread, runner, fn, args */
+    lua_xmove(L, co, nargs + 2);
+    status = resume_thread(co, L, nargs + 1, &nres);
+    if (status == LUA_OK) {                    /* ok, a, b */
+        int res = lua_gettop(L) + 1, ok;
         lua_xmove(co, L, nres);
-        lua_settop(L, res + 1);                /* exactly two results */
+        lua_settop(L, res + 2);
+        ok = lua_toboolean(L, res);
+        lua_remove(L, res);
         lua_remove(L, first);                  /* the thread */
+        if (!ok) {                             /* an error value or a failure */
+            lua_pop(L, 1);
+            if (!jr_is_error(L, -1)) {
+                push_internal_error(x, -1, e->base + JR_S_REQ);
+                lua_remove(L, -2);
+            }
+            return 1;
+        }
         if (lua_isnil(L, -2) && jr_is_error(L, -1)) {
             lua_remove(L, -2);
             return 1;
@@ -983,7 +999,7 @@ static int close_exchange(exchange *x, jr_buf *scratch)
 }
 
 /* handle(text, context) and, for endpoints,
- * _receive(text, context, on_response, on_defer). */
+ * _receive(text, context, on_response, on_defer, runner). */
 static int run(lua_State *L, int endpoint)
 {
     exchange x;
@@ -996,11 +1012,13 @@ static int run(lua_State *L, int endpoint)
     if (endpoint) {
         luaL_checktype(L, 4, LUA_TFUNCTION);
         luaL_checktype(L, 5, LUA_TFUNCTION);
+        luaL_checktype(L, 6, LUA_TFUNCTION);
     }
-    open_exchange(L, &x, srv, 6, &scratch);
+    open_exchange(L, &x, srv, 7, &scratch);
     x.ctx = 3;
     x.cb = endpoint ? 4 : 0;
     x.defer = endpoint ? 5 : 0;
+    x.runner = endpoint ? 6 : 0;
     jr_decoder_init(&x.d, L, s, n, srv->max_depth, UV_ARRAY_MT, UV_OBJECT_MT, scratch, x.err);
     process_text(&x, n);
     return close_exchange(&x, scratch);
@@ -1025,7 +1043,7 @@ static int l_complete(lua_State *L)
     lua_pushnil(L);
     lua_replace(L, 3);                             /* 3: the context */
     x.ctx = 3;
-    x.cb = x.defer = 0;
+    x.cb = x.defer = x.runner = 0;
     /* a read-back envelope: the raw id and the request (slot JR_S_REQ) */
     lua_getfield(L, job, JOB_REQ);                 /* 12 */
     e.base = lua_gettop(L) - JR_S_REQ;
@@ -1040,7 +1058,14 @@ static int l_complete(lua_State *L)
         lua_getfield(L, 12, "context");
         lua_replace(L, 3);
     }
-    if (!ok) {
+    if (!ok && (jr_is_error(L, 4) || is_failure(L, 4))) {
+        lua_pushvalue(L, 4);
+        if (!jr_is_error(L, -1)) {
+            push_internal_error(&x, -1, 12);
+            lua_remove(L, -2);
+        }
+        failed = 1;
+    } else if (!ok) {   /* raised past the runner (Lua 5.1): the thread is dead */
         push_thread_error(&x, co, 4, 12);
         failed = 1;
     } else if (lua_isnil(L, 4) && jr_is_error(L, 5)) {
@@ -1291,5 +1316,7 @@ void jr_dispatch_open(lua_State *L)
     lua_setfield(L, mt, "__gc");
     push_with_upvalues(L, l_server, mt);
     lua_setfield(L, mt - 1, "server");
+    lua_pushcfunction(L, capture_failure);   /* for the endpoints' xpcall */
+    lua_setfield(L, mt - 1, "_capture_failure");
     lua_pop(L, 1);
 }

@@ -224,6 +224,16 @@ static int l_listener_is_closing(lua_State *L)
     return 1;
 }
 
+static int l_listener_tostring(lua_State *L)
+{
+    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
+    if (l == NULL)
+        lua_pushliteral(L, "jsonrpc.listener (closed)");
+    else
+        lua_pushfstring(L, "jsonrpc.listener: %p", (void *)l);
+    return 1;
+}
+
 /* ---- connecting ---- */
 
 static void connect_cb(uv_connect_t *req, int status)
@@ -313,6 +323,8 @@ void jr_socket_open(lua_State *L)
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_listener_close);
         lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_listener_tostring);
+        lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
     lua_pushcfunction(L, l_listen);

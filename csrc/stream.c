@@ -203,7 +203,7 @@ static void write_cb(uv_write_t *req, int status)
 /* stream:write(text): frames text and queues it; true, or nil and why. */
 static int l_write(lua_State *L)
 {
-    jr_stream *s = check_open(L);
+    jr_stream *s = *check_box(L);
     char head[JR_FRAME_HEADER_MAX];
     const char *text, *why;
     size_t n, hlen, tlen;
@@ -212,9 +212,9 @@ static int l_write(lua_State *L)
     int rc;
     luaL_checktype(L, 2, LUA_TSTRING);
     text = lua_tolstring(L, 2, &n);
-    if (uv_is_closing(&s->u.handle)) {
+    if (s == NULL || uv_is_closing(&s->u.handle)) {
         lua_pushnil(L);
-        lua_pushstring(L, s->reason);
+        lua_pushstring(L, s == NULL ? "closed" : s->reason);
         return 2;
     }
     why = jr_frame_check(s->framer.kind, text, n);
@@ -319,6 +319,16 @@ static int l_set_high_water(lua_State *L)
     return 0;
 }
 
+static int l_tostring(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s == NULL)
+        lua_pushliteral(L, "jsonrpc.stream (closed)");
+    else
+        lua_pushfstring(L, "jsonrpc.stream: %p", (void *)s);
+    return 1;
+}
+
 static int l_gc(lua_State *L)
 {
     jr_stream *s = *check_box(L);
@@ -346,6 +356,8 @@ void jr_stream_open(lua_State *L)
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_tostring);
+        lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
 }

@@ -21,6 +21,7 @@ Endpoint.__index = Endpoint
 -- coroutine: whoever resumes one completes it when it finishes, whichever
 -- endpoint's response woke it.
 local waiting_handlers = setmetatable({}, { __mode = "k" })
+local runner   -- what each handler's coroutine runs (below)
 
 local Batch = {}
 Batch.__index = Batch
@@ -69,7 +70,7 @@ end
 
 --- One incoming text: requests, notifications, responses, or a batch.
 function Endpoint:receive(text)
-  local reply = self.server:_receive(text, self.context, self.on_response, self.on_defer)
+  local reply = self.server:_receive(text, self.context, self.on_response, self.on_defer, runner)
   if reply then self:_reply(reply) end
 end
 
@@ -93,13 +94,29 @@ local function new_waiter(n)
   return { remaining = n, done = n == 0 }
 end
 
---- Completes a waiting handler whose coroutine has finished: its response
--- goes out through its endpoint.
-local function complete_handler(co, ...)
+--- Completes a handler that had to wait: its response goes out through
+-- its endpoint.
+local function complete_handler(co, ok, a, b)
   local job = waiting_handlers[co]
   waiting_handlers[co] = nil
-  local text = job.endpoint.server:_complete(job, ...)
+  local text = job.endpoint.server:_complete(job, ok, a, b)
   if text then job.endpoint:_reply(text) end
+end
+
+--- What each handler's coroutine runs: the handler, protected, with the
+-- traceback of a plain error captured. A handler that had to wait (its
+-- coroutine was handed over as a job) completes itself here, whoever
+-- resumed it; else the dispatcher takes the outcome (ok, a, b).
+local capture_failure = core._capture_failure
+local function finish(co, ok, a, b)
+  if waiting_handlers[co] == nil then return ok, a, b end
+  complete_handler(co, ok, a, b)
+end
+if _VERSION == "Lua 5.1" and not jit then
+  -- plain 5.1 cannot yield across xpcall: errors go to whoever resumes
+  runner = function(fn, ...) return finish(running(), true, fn(...)) end
+else
+  runner = function(fn, ...) return finish(running(), xpcall(fn, capture_failure, ...)) end
 end
 
 local function wake(waiter)
@@ -107,14 +124,10 @@ local function wake(waiter)
     waiter.callback()
   elseif waiter.co and coroutine.status(waiter.co) == "suspended" then
     local co = waiter.co
-    if waiting_handlers[co] then
-      local function after(...)
-        if coroutine.status(co) == "dead" then complete_handler(co, ...) end
-      end
-      after(resume(co))
-    else
-      local ok, err = resume(co)
-      if not ok then error(err, 0) end
+    local ok, err = resume(co)
+    if not ok then
+      if waiting_handlers[co] then return complete_handler(co, false, err) end
+      error(err, 0)
     end
   end
 end

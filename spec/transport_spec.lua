@@ -1,0 +1,240 @@
+-- Connections on real sockets (loopback only): TCP, IPv6, Unix sockets;
+-- calls both ways; failures that cost only their own connection; the loop
+-- shared with luv; exiting with connections open.
+local jsonrpc = require "jsonrpc"
+local core = require "jsonrpc.core"
+local uv = require "luv"
+
+local codes = jsonrpc.codes
+
+local function new_server()
+  local server = jsonrpc.server()
+  server:method("add", function(a, b) return a + b end)
+  server:method("echo", function(...) return {...} end)
+  server:method("ask_back", function(ctx, x)
+    return ctx.connection:call("double", {x}) + 1
+  end, {context = true})
+  server:method("sleep_then", function(ms, value)  -- waits on a luv timer
+    local co = coroutine.running()
+    local t = uv.new_timer()
+    t:start(ms, 0, function() t:close(); coroutine.resume(co) end)
+    coroutine.yield()
+    return value
+  end)
+  return server
+end
+
+-- runs the loop until cond() holds, for at most ms milliseconds (a ticking
+-- timer keeps run("once") from blocking past the deadline)
+local function run_until(cond, ms)
+  local tick = uv.new_timer()
+  tick:start(10, 10, function() end)
+  local deadline = uv.now() + (ms or 5000)
+  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
+  tick:close()
+  return cond()
+end
+
+local server, listener
+before_each(function()
+  server = new_server()
+  listener = assert(server:listen("tcp://127.0.0.1:0"))
+end)
+after_each(function()
+  server:close()
+  jsonrpc.run("nowait")
+end)
+
+describe("tcp connections", function()
+  it("reports the real port when asked for port 0", function()
+    local host, port = listener:address()
+    assert.equal("127.0.0.1", host)
+    assert.is_true(port > 0)
+    assert.equal("tcp://127.0.0.1:" .. port, listener.url)
+  end)
+
+  it("calls and is called back on the same connection while its call is in flight", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    conn:method("double", function(x) return 2 * x end)
+    assert.equal(3, conn:call("add", {1, 2}))
+    assert.equal(41, conn:call("ask_back", {20}))
+    local r, err = conn:try_call("missing")
+    assert.is_nil(r)
+    assert.equal(codes.METHOD_NOT_FOUND, err.code)
+    conn:close()
+  end)
+
+  it("keeps many calls in flight and matches answers that come out of order", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    local results = {}
+    for i, ms in ipairs{60, 10, 40, 1, 25} do
+      coroutine.wrap(function()
+        local v = conn:call("sleep_then", {ms, i})
+        results[#results + 1] = v
+      end)()
+    end
+    assert.is_true(run_until(function() return #results == 5 end))
+    assert.same({4, 2, 5, 3, 1}, results)   -- in the order the timers fired
+    conn:close()
+  end)
+
+  it("works over IPv6 loopback", function()
+    local l6 = server:listen("tcp://[::1]:0")
+    if not l6 then return end   -- no IPv6 on this machine: nothing to test
+    assert.matches("^tcp://%[::1%]:%d+$", l6.url)
+    local conn = assert(jsonrpc.connect(l6.url))
+    assert.equal(5, conn:call("add", {2, 3}))
+    conn:close()
+  end)
+
+  for _, framing in ipairs{"be32", "ndjson", "content-length"} do
+    it("speaks " .. framing, function()
+      local l = assert(server:listen("tcp://127.0.0.1:0", {framing = framing}))
+      local conn = assert(jsonrpc.connect(l.url, {framing = framing}))
+      assert.same({"é😀", {1, 2}}, conn:call("echo", {"é😀", {1, 2}}))
+      conn:close()
+    end)
+  end
+
+  it("batches over a socket", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    local b = conn:batch()
+    b:call("add", {1, 1}):notify("add", {0, 0}):call("nope"):call("add", {2, 2})
+    local r = b:send()
+    assert.equal(2, r[1])
+    assert.equal(codes.METHOD_NOT_FOUND, r[2].code)
+    assert.equal(4, r[3])
+    conn:close()
+  end)
+end)
+
+describe("unix sockets", function()
+  it("listens, calls and removes the socket file on close", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local l = assert(server:listen("unix://" .. path))
+    assert.equal("unix://" .. path, l.url)
+    local conn = assert(jsonrpc.connect(l.url))
+    assert.equal(42, conn:call("add", {40, 2}))
+    conn:close()
+    l:close()
+    jsonrpc.run("nowait")
+    assert.is_nil(io.open(path))
+  end)
+end)
+
+describe("failures", function()
+  it("fails fast on a closed port", function()
+    local t0 = uv.hrtime()
+    local conn, err = jsonrpc.connect("tcp://127.0.0.1:1")
+    assert.is_nil(conn)
+    assert.equal(codes.CONNECTION_FAILED, err.code)
+    assert.is_true((uv.hrtime() - t0) / 1e9 < 2)
+  end)
+
+  it("refuses bad URLs", function()
+    local conn, err = jsonrpc.connect("http://x")
+    assert.is_nil(conn)
+    assert.matches("unsupported URL", err.message)
+    assert.is_nil(server:listen("tcp://127.0.0.1:99999"))
+  end)
+
+  it("fails pending calls with CONNECTION_CLOSED when the peer closes", function()
+    server:method("drop", function(ctx) ctx.connection:close("server went away") end, {context = true})
+    local conn = assert(jsonrpc.connect(listener.url))
+    local r, err = conn:try_call("drop")
+    assert.is_nil(r)
+    assert.equal(codes.CONNECTION_CLOSED, err.code)
+    assert.equal("closed by the peer", conn:wait_closed())
+    -- and later calls fail at once
+    r, err = conn:try_call("add", {1, 2})
+    assert.equal(codes.CONNECTION_CLOSED, err.code)
+  end)
+
+  it("closes only the connection that sends garbage; others go on", function()
+    local good = assert(jsonrpc.connect(listener.url))
+    local errors = {}
+    server:close()
+    listener = assert(server:listen("tcp://127.0.0.1:0",
+      {on_error = function(message) errors[#errors + 1] = message end}))
+    good = assert(jsonrpc.connect(listener.url))
+    local host, port = listener:address()
+    local sock = uv.new_tcp()
+    local gone = false
+    sock:connect(host, port, function(err)
+      assert(not err, err)
+      sock:write("Content-Length: nonsense\r\n\r\n")
+      sock:read_start(function(_, data)
+        if data == nil then gone = true; sock:close() end
+      end)
+    end)
+    assert.is_true(run_until(function() return gone end))   -- the server dropped it
+    assert.equal(7, good:call("add", {3, 4}))                 -- the other goes on
+    assert.matches("invalid Content%-Length", errors[1])      -- reported through the hook
+    good:close()
+  end)
+
+  it("closes a connection whose frame is over max_message_size, before buffering it", function()
+    local reported
+    local small = assert(server:listen("tcp://127.0.0.1:0", {max_message_size = 64,
+      on_error = function(message) reported = message end}))
+    local conn = assert(jsonrpc.connect(small.url))
+    local r, err = conn:try_call("echo", {string.rep("x", 200)})
+    assert.is_nil(r)
+    assert.equal(codes.CONNECTION_CLOSED, err.code)
+    assert.matches("exceeds max_message_size %(64%)", reported)
+  end)
+end)
+
+describe("the loop shared with luv", function()
+  it("runs luv timers and our connections in one loop, from either run", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    local fired = 0
+    local t = uv.new_timer()
+    t:start(5, 5, function() fired = fired + 1; if fired == 3 then t:close() end end)
+    local answer
+    coroutine.wrap(function() answer = conn:call("sleep_then", {30, "late"}) end)()
+    -- luv's own run drives our sockets too
+    local deadline = uv.now() + 5000
+    while not (fired == 3 and answer) and uv.now() < deadline do uv.run("once") end
+    assert.equal(3, fired)
+    assert.equal("late", answer)
+    conn:close()
+  end)
+
+  it("lets uv.walk see our handles", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    local ours = 0
+    uv.walk(function(h)
+      local name = tostring(h)
+      if name:find("^jsonrpc%.") then
+        ours = ours + 1
+        assert.is_false(h:is_closing())
+      end
+    end)
+    assert.is_true(ours >= 3)   -- the listener and both ends of the connection
+    conn:close()
+  end)
+
+  it("lets the interpreter exit with connections open, without a crash", function()
+    local script = [[
+      local jsonrpc = require "jsonrpc"
+      local uv = require "luv"
+      local server = jsonrpc.server()
+      server:method("add", function(a, b) return a + b end)
+      local l = assert(server:listen("tcp://127.0.0.1:0"))
+      local conn = assert(jsonrpc.connect(l.url))
+      assert(conn:call("add", {1, 2}) == 3)
+      uv.new_timer():start(100000, 0, function() end)   -- a luv handle left open too
+      io.write("ok")
+    ]]
+    local lua = arg and arg[-1] or "lua5.4"
+    local i = -1
+    while arg and arg[i - 1] do i = i - 1 end
+    lua = arg and arg[i] or lua
+    local p = io.popen(lua .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1; echo \" exit=$?\"")
+    local out = p:read("*a")
+    p:close()
+    assert.matches("^ok exit=0", out)
+  end)
+end)
