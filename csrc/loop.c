@@ -152,6 +152,82 @@ static int l_loop_alive(lua_State *L)
     return 1;
 }
 
+/* ---- one-shot timers: core.timer(ms, fn) -> timer; timer:stop() ---- */
+
+#define TIMER_MT "jsonrpc.timer"
+
+typedef struct jr_timer {
+    jr_handle h;              /* first */
+    uv_timer_t t;
+    int fn;                   /* registry ref of the callback */
+    struct jr_timer **box;
+} jr_timer;
+
+static void timer_closed(jr_handle *h)
+{
+    jr_timer *t = (jr_timer *)h;
+    *t->box = NULL;
+    if (!h->loop->closing)
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, t->fn);
+    free(t);
+}
+
+static void timer_fired(uv_timer_t *ut)
+{
+    jr_timer *t = (jr_timer *)ut->data;
+    lua_State *L = t->h.loop->cbL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn);
+    jr_handle_close(&t->h);   /* one-shot */
+    if (lua_pcall(L, 0, 0, 0) != 0)
+        lua_pop(L, 1);        /* the callbacks we set never fail; nowhere to report */
+}
+
+static int l_timer(lua_State *L)
+{
+    jr_loop *loop = jr_loop_get(L);
+    lua_Number ms = luaL_checknumber(L, 1);
+    jr_timer *t, **box;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_argcheck(L, ms >= 0 && ms < 1e15, 1, "delay out of range");
+    t = (jr_timer *)calloc(1, sizeof *t);
+    if (t == NULL)
+        return luaL_error(L, "not enough memory");
+    uv_timer_init(loop->uv, &t->t);
+    lua_pushvalue(L, 2);
+    t->fn = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->h.uv = (uv_handle_t *)&t->t;
+    t->h.on_closed = timer_closed;
+    box = (jr_timer **)lua_newuserdata(L, sizeof *box);
+    *box = t;
+    t->box = box;
+    luaL_getmetatable(L, TIMER_MT);
+    lua_setmetatable(L, -2);
+    jr_handle_open(L, loop, &t->h, -1);
+    uv_timer_start(&t->t, timer_fired, (uint64_t)ms, 0);
+    return 1;
+}
+
+static int l_timer_stop(lua_State *L)
+{
+    jr_timer *t = *(jr_timer **)luaL_checkudata(L, 1, TIMER_MT);
+    if (t != NULL)
+        jr_handle_close(&t->h);
+    return 0;
+}
+
+static int l_timer_is_closing(lua_State *L)
+{
+    jr_timer *t = *(jr_timer **)luaL_checkudata(L, 1, TIMER_MT);
+    lua_pushboolean(L, t == NULL || uv_is_closing(t->h.uv));
+    return 1;
+}
+
+static int l_timer_tostring(lua_State *L)
+{
+    lua_pushfstring(L, "jsonrpc.timer: %p", lua_touserdata(L, 1));
+    return 1;
+}
+
 void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
@@ -169,4 +245,20 @@ void jr_loop_open(lua_State *L)
     lua_setfield(L, -2, "run");
     lua_pushcfunction(L, l_loop_alive);
     lua_setfield(L, -2, "loop_alive");
+    if (luaL_newmetatable(L, TIMER_MT)) {
+        static const luaL_Reg methods[] = {
+            {"stop", l_timer_stop}, {"close", l_timer_stop},
+            {"is_closing", l_timer_is_closing}, {NULL, NULL},
+        };
+        lua_newtable(L);
+        jr_setfuncs(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_timer_stop);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_timer_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_timer);
+    lua_setfield(L, -2, "timer");
 }

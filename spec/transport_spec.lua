@@ -108,6 +108,58 @@ describe("tcp connections", function()
   end)
 end)
 
+describe("timeouts", function()
+  it("fails a call that outlives its timeout with -32001 and drops its late answer quietly", function()
+    local strays = {}
+    local conn = assert(jsonrpc.connect(listener.url, {on_stray = function(r) strays[#strays + 1] = r end}))
+    local t0 = uv.hrtime()
+    local r, err = conn:try_call("sleep_then", {300, "late"}, {timeout = 0.05})
+    local elapsed = (uv.hrtime() - t0) / 1e6
+    assert.is_nil(r)
+    assert.equal(codes.TIMEOUT, err.code)
+    assert.is_true(elapsed >= 40 and elapsed < 250, "timed out after " .. elapsed .. " ms")
+    -- the late answer arrives and is dropped without a word
+    local done = false
+    local t = uv.new_timer()
+    t:start(400, 0, function() t:close(); done = true end)
+    run_until(function() return done end)
+    assert.same({}, strays)
+    -- the connection is still fine
+    assert.equal(3, conn:call("add", {1, 2}, {timeout = 2}))
+    conn:close()
+  end)
+
+  it("applies a connection's default timeout, in coroutines and callbacks too", function()
+    local conn = assert(jsonrpc.connect(listener.url, {timeout = 0.03}))
+    local _, err = conn:try_call("sleep_then", {200, 1})
+    assert.equal(codes.TIMEOUT, err.code)
+    local cb_err
+    conn:call("sleep_then", {200, 1}, function(_, e) cb_err = e end)
+    local co_err
+    coroutine.wrap(function() local _, e = conn:try_call("sleep_then", {200, 1}); co_err = e end)()
+    assert.is_true(run_until(function() return cb_err ~= nil and co_err ~= nil end))
+    assert.equal(codes.TIMEOUT, cb_err.code)
+    assert.equal(codes.TIMEOUT, co_err.code)
+    assert.equal(9, conn:call("add", {4, 5}))   -- quick calls are unaffected
+    conn:close()
+  end)
+
+  it("times out a batch as a whole", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    local b = conn:batch()
+    b:call("add", {1, 1}):call("sleep_then", {300, "x"})
+    local results = b:send({timeout = 0.05})
+    assert.equal(codes.TIMEOUT, results[1].code)   -- a batch is answered as one array
+    assert.equal(codes.TIMEOUT, results[2].code)
+    conn:close()
+  end)
+
+  it("needs a transport: a sans-IO endpoint refuses a timeout", function()
+    local ep = jsonrpc.endpoint{send = function() end}
+    assert.has_error(function() ep:try_call("x", nil, {timeout = 1}) end)
+  end)
+end)
+
 describe("unix sockets", function()
   it("listens, calls and removes the socket file on close", function()
     local path = os.tmpname()

@@ -48,7 +48,11 @@ function M.new(opts)
     context = opts.context or {},
     on_stray = opts.on_stray,
     wait = opts.wait,          -- transports: runs the loop until done() is true
+    set_timer = opts.set_timer, -- transports: set_timer(ms, fn) -> timer with stop()
+    timeout = opts.timeout,    -- seconds a call may wait, by default
     pending = {},              -- id -> call record
+    timed_out = {},            -- ids whose late responses are dropped quietly
+    timed_out_count = 0,
     last_id = 0,
   }, Endpoint)
   self.on_response = function(id, result, err, problem)
@@ -138,13 +142,44 @@ local function settle_record(record, result, err)
   waiter.remaining = waiter.remaining - 1
   if waiter.remaining == 0 then
     waiter.done = true
+    if waiter.timer then waiter.timer:stop(); waiter.timer = nil end
     wake(waiter)
   end
 end
 
 --- Called by the dispatcher for every response the peer sent.
+local MAX_TIMED_OUT = 4096   -- ids remembered for their late responses
+
+--- Starts the timeout of records that wait on one waiter.
+function Endpoint:_arm(waiter, records, seconds, what)
+  if not seconds then return end
+  if not self.set_timer then
+    error("a timeout needs a transport: this endpoint has no timer", 3)
+  end
+  waiter.timer = self.set_timer(seconds * 1000, function()
+    waiter.timer = nil
+    local err = core.error(codes.TIMEOUT, ("no response to %s within %g s"):format(what, seconds))
+    for _, record in ipairs(records) do
+      if self.pending[record.id] == record then
+        self.pending[record.id] = nil
+        if self.timed_out_count >= MAX_TIMED_OUT then
+          self.timed_out, self.timed_out_count = {}, 0
+        end
+        self.timed_out[record.id] = true
+        self.timed_out_count = self.timed_out_count + 1
+        settle_record(record, nil, err)
+      end
+    end
+  end)
+end
+
 function Endpoint:_settle(id, result, err, problem)
   local record = id ~= nil and self.pending[id] or nil
+  if record == nil and id ~= nil and self.timed_out[id] then
+    self.timed_out[id] = nil   -- the late answer to a call that timed out
+    self.timed_out_count = self.timed_out_count - 1
+    return
+  end
   if problem then
     self:_stray(problem, id)
     if record then
@@ -226,17 +261,21 @@ function Endpoint:call(method, params, opts)
 end
 
 --- try_call(method [, params [, opts | callback]]) -> result | nil, err
+-- opts: {timeout = seconds, callback = fn}.
 function Endpoint:try_call(method, params, opts)
   local id = self:_next_id()
   local text = request_text(method, params, id)
   local waiter = new_waiter(1)
   local record = { id = id, waiter = waiter }
-  if type(opts) == "function" then
-    local callback = opts
+  if type(opts) == "function" then opts = { callback = opts } end
+  local callback = opts and opts.callback
+  if callback then
     waiter.callback = function() callback(record.result, record.err) end
   end
+  self:_arm(waiter, { record }, (opts and opts.timeout) or self.timeout, ("%q"):format(method))
   self.pending[id] = record
   local failed = self:_send(text, { id })
+  if failed and waiter.timer then waiter.timer:stop(); waiter.timer = nil end
   if failed then
     if waiter.callback then record.err = failed; return waiter.callback() end
     return nil, failed
@@ -269,7 +308,8 @@ end
 
 --- Sends the batch and waits for every response; returns the results in
 -- call order (notifications take no slot), each a result or an error value.
-function Batch:send()
+-- opts: {timeout = seconds}.
+function Batch:send(opts)
   local ep, texts, records, ids = self.endpoint, {}, {}, {}
   local calls = 0
   for i, item in ipairs(self.items) do
@@ -285,10 +325,12 @@ function Batch:send()
       ep.pending[item.id] = record
     end
   end
+  if calls > 0 then ep:_arm(waiter, records, (opts and opts.timeout) or ep.timeout, "a batch") end
   local failed = #texts > 0 and ep:_send("[" .. table.concat(texts, ",") .. "]", ids)
   if failed then
     for _, record in ipairs(records) do record.err = failed end
     waiter.done = true
+    if waiter.timer then waiter.timer:stop(); waiter.timer = nil end
   end
   ep:_wait(waiter, records)
   local results = {}

@@ -97,6 +97,8 @@ local function wrap(stream, opts, transport)
     server = opts.server,
     on_stray = opts.on_stray,
     wait = run_until,
+    set_timer = core.timer,
+    timeout = opts.timeout,
   }
   setmetatable(conn, Connection)
   conn.stream = stream
@@ -196,7 +198,7 @@ function M.listen(server, url, opts)
   local framing, max = framing_of(opts)
   local state = state_of(server)
   local conn_opts = { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
-                      on_close = opts.on_close }
+                      on_close = opts.on_close, timeout = opts.timeout }
   local listener, err = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
     function(stream)
       local conn = wrap(stream, conn_opts, u.kind)
