@@ -40,6 +40,7 @@ build = {
         "csrc/number.c",
         "csrc/options.c",
         "csrc/outgoing.c",
+        "csrc/process.c",
         "csrc/response.c",
         "csrc/socket.c",
         "csrc/stream.c",

@@ -9,6 +9,7 @@
 #include "loop.h"
 #include "stream.h"
 #include "socket.h"
+#include "process.h"
 
 #ifndef JSONRPC_VERSION
 #define JSONRPC_VERSION "scm"
@@ -34,6 +35,7 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_loop_open(L);
     jr_stream_open(L);
     jr_socket_open(L);
+    jr_process_open(L);
     lua_pushliteral(L, JSONRPC_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -119,8 +119,11 @@ static void closed(uv_handle_t *uvh)
 
 void jr_handle_close(jr_handle *h)
 {
-    if (!uv_is_closing(h->uv))
-        uv_close(h->uv, closed);
+    if (uv_is_closing(h->uv))
+        return;
+    if (h->on_close != NULL)
+        h->on_close(h);
+    uv_close(h->uv, closed);
 }
 
 void jr_handle_push(lua_State *L, const jr_handle *h)

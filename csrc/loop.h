@@ -31,6 +31,7 @@ typedef struct jr_handle {
     jr_loop *loop;
     struct jr_handle *prev, *next;
     uv_handle_t *uv;          /* the libuv handle (inside the owner) */
+    void (*on_close)(struct jr_handle *);    /* optional: closing starts */
     void (*on_closed)(struct jr_handle *);   /* the owner frees itself */
 } jr_handle;
 

@@ -122,6 +122,30 @@ static void stop_reading(jr_stream *s)
     }
 }
 
+/* One libuv handle of s is closed; the last one frees it. */
+static void release(jr_stream *s)
+{
+    if (--s->handles > 0)
+        return;
+    jr_framer_free(&s->framer);
+    free(s);
+}
+
+static void writer_closed(uv_handle_t *handle)
+{
+    release((jr_stream *)handle->data);
+}
+
+/* Closing the read side (from anywhere, the sentinel too) closes the write
+ * side with it. */
+static void on_close(jr_handle *h)
+{
+    jr_stream *s = (jr_stream *)h;
+    stop_reading(s);
+    if (s->writer == &s->w.stream && !uv_is_closing(&s->w.handle))
+        uv_close(&s->w.handle, writer_closed);
+}
+
 static void on_closed(jr_handle *h)
 {
     jr_stream *s = (jr_stream *)h;
@@ -138,8 +162,7 @@ static void on_closed(jr_handle *h)
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
     }
-    jr_framer_free(&s->framer);
-    free(s);
+    release(s);
 }
 
 void jr_stream_close(jr_stream *s, const char *reason)
@@ -147,8 +170,14 @@ void jr_stream_close(jr_stream *s, const char *reason)
     if (uv_is_closing(&s->u.handle))
         return;
     snprintf(s->reason, sizeof s->reason, "%s", reason);
-    stop_reading(s);
-    jr_handle_close(&s->h);
+    jr_handle_close(&s->h);   /* on_close stops reading, closes the writer */
+}
+
+void jr_stream_split(jr_stream *s)
+{
+    s->writer = &s->w.stream;
+    s->w.handle.data = s;
+    s->handles = 2;
 }
 
 jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t max_message)
@@ -164,7 +193,10 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     s->on_message = s->on_close = LUA_NOREF;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->h.uv = &s->u.handle;
+    s->h.on_close = on_close;
     s->h.on_closed = on_closed;
+    s->writer = &s->u.stream;
+    s->handles = 1;
     s->h.loop = loop;
     s->box = box;
     *box = s;
@@ -194,7 +226,7 @@ static void write_cb(uv_write_t *req, int status)
         jr_stream_close(s, why);
         return;
     }
-    if (s->throttled && uv_stream_get_write_queue_size(&s->u.stream) <= s->high_water / 2) {
+    if (s->throttled && uv_stream_get_write_queue_size(s->writer) <= s->high_water / 2) {
         s->throttled = 0;
         start_reading(s);
     }
@@ -232,14 +264,14 @@ static int l_write(lua_State *L)
     w->s = s;
     w->len = hlen + n + tlen;
     buf = uv_buf_init(w->data, (unsigned int)w->len);
-    rc = uv_write(&w->req, &s->u.stream, &buf, 1, write_cb);
+    rc = uv_write(&w->req, s->writer, &buf, 1, write_cb);
     if (rc < 0) {
         free(w);
         lua_pushnil(L);
         lua_pushfstring(L, "write failed: %s", uv_strerror(rc));
         return 2;
     }
-    if (uv_stream_get_write_queue_size(&s->u.stream) > s->high_water && s->reading) {
+    if (uv_stream_get_write_queue_size(s->writer) > s->high_water && s->reading) {
         s->throttled = 1;   /* the peer does not read: stop reading from it */
         stop_reading(s);
     }
@@ -284,7 +316,7 @@ static int l_is_closing(lua_State *L)
 static int l_queued(lua_State *L)
 {
     jr_stream *s = *check_box(L);
-    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)uv_stream_get_write_queue_size(&s->u.stream));
+    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)uv_stream_get_write_queue_size(s->writer));
     return 1;
 }
 

@@ -11,12 +11,24 @@
 
 typedef struct jr_stream {
     jr_handle h;              /* first */
-    union {
+    union {                   /* the read side (and the write side too,
+                                 unless the stream is split) */
         uv_handle_t handle;
         uv_stream_t stream;
         uv_tcp_t tcp;
         uv_pipe_t pipe;
+        uv_tty_t tty;
     } u;
+    union {                   /* the write side of a split stream (stdio,
+                                 a child's pipes) */
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_tty_t tty;
+    } w;
+    uv_stream_t *writer;      /* &u.stream, or &w.stream when split */
+    int handles;              /* libuv handles not closed yet */
     jr_framer framer;
     int on_message, on_close; /* registry refs of the Lua callbacks */
     int reading;              /* uv_read_start is in effect */
@@ -33,6 +45,8 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
 void jr_stream_opened(lua_State *L, jr_stream *s, int idx);
 /* Starts reading (once connected); 0 or a libuv error. */
 int jr_stream_start(jr_stream *s);
+/* Makes s write through s->w (which the caller has initialised). */
+void jr_stream_split(jr_stream *s);
 /* Closes with a reason (the first reason given is kept). */
 void jr_stream_close(jr_stream *s, const char *reason);
 

@@ -1,11 +1,6 @@
 -- Every example runs as it stands, to completion, with the interpreter the
 -- suite runs on.
-local lua = arg and arg[-1] or "lua5.4"
-do -- the interpreter that runs busted (arg[-1] may be a flag)
-  local i = -1
-  while arg and arg[i - 1] do i = i - 1 end
-  lua = arg and arg[i] or lua
-end
+local lua = require("spec.support.util").interpreter()
 
 local function run(path)
   local p = io.popen(("%s %s 2>&1"):format(lua, path))

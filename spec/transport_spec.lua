@@ -280,10 +280,7 @@ describe("the loop shared with luv", function()
       uv.new_timer():start(100000, 0, function() end)   -- a luv handle left open too
       io.write("ok")
     ]]
-    local lua = arg and arg[-1] or "lua5.4"
-    local i = -1
-    while arg and arg[i - 1] do i = i - 1 end
-    lua = arg and arg[i] or lua
+    local lua = require("spec.support.util").interpreter()
     local p = io.popen(lua .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1; echo \" exit=$?\"")
     local out = p:read("*a")
     p:close()

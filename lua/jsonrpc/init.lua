@@ -41,6 +41,8 @@ local transport = require "jsonrpc.transport"
 
 --- Connections over TCP and Unix sockets, on the event loop.
 jsonrpc.connect = transport.connect
+jsonrpc.stdio = transport.stdio
+jsonrpc.spawn = transport.spawn
 jsonrpc.run = transport.run
 
 -- server:listen(url [, opts]) and server:close() join the C methods.

@@ -142,6 +142,15 @@ function Connection:on_close(fn)
   return self
 end
 
+--- A spawned child's connection: waits until the child has exited;
+-- returns its exit code and the signal that ended it (0 if none).
+function Connection:wait_exit()
+  if not self.process then error("wait_exit: not a spawned process's connection", 2) end
+  await(function() return self.exit_code ~= nil end,
+    function(wake) self.wake_exit = wake end)
+  return self.exit_code, self.exit_signal
+end
+
 --- Waits until the connection is closed; returns the reason.
 function Connection:wait_closed()
   await(function() return self.closed_reason ~= nil end,
@@ -178,6 +187,68 @@ function M.connect(url, opts)
   return state.conn
 end
 
+local function connection_opts(server, opts)
+  return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
+           on_close = opts.on_close, timeout = opts.timeout }
+end
+
+--- stdio(server [, opts]) -> connection | nil, err: serves (and calls) the
+-- peer on this process's own stdin and stdout. While it is open, print
+-- writes to stderr (opts.guard_print = false keeps print as it is): a
+-- stray print to stdout would corrupt the stream.
+function M.stdio(server, opts)
+  opts = opts or {}
+  local framing, max = framing_of(opts)
+  local stream, err = core.stdio(framing, max)
+  if not stream then return nil, core.error(codes.CONNECTION_FAILED, err) end
+  local conn = wrap(stream, connection_opts(server, opts), "stdio")
+  if opts.guard_print ~= false then
+    local original = print
+    local function to_stderr(...)
+      local parts = {}
+      for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+      io.stderr:write(table.concat(parts, "\t"), "\n")
+    end
+    _G.print = to_stderr
+    conn:on_close(function() if _G.print == to_stderr then _G.print = original end end)
+  end
+  return conn
+end
+
+--- spawn({cmd, arg...} [, opts]) -> connection | nil, err: runs a program
+-- and talks to it over its stdin and stdout. opts.stderr: "inherit" (the
+-- default) or "ignore"; opts.on_exit(code, signal). When the child exits
+-- the connection closes and the calls waiting on it fail.
+function M.spawn(cmd, opts)
+  opts = opts or {}
+  if type(cmd) ~= "table" or type(cmd[1]) ~= "string" then
+    error("jsonrpc.spawn: expected {program, arg...}", 2)
+  end
+  local framing, max = framing_of(opts)
+  local args = {}
+  for i = 2, #cmd do args[i - 1] = tostring(cmd[i]) end
+  local holder = {}
+  local stream, process = core.spawn(cmd[1], args, framing, max, opts.stderr or "inherit",
+    function(code, signal)
+      local conn = holder.conn
+      conn.exit_code, conn.exit_signal = code, signal
+      if opts.on_exit then
+        local ok, err = pcall(opts.on_exit, code, signal)
+        if not ok then report(conn, "on_exit failed: " .. tostring(err)) end
+      end
+      conn:close(signal ~= 0 and ("the child was killed by signal " .. signal)
+                 or ("the child exited with code " .. code))
+      local wake = conn.wake_exit
+      conn.wake_exit = nil
+      if wake then wake() end
+    end)
+  if not stream then return nil, core.error(codes.CONNECTION_FAILED, process) end
+  local conn = wrap(stream, connection_opts(opts.server, opts), "process")
+  conn.process = process
+  holder.conn = conn
+  return conn
+end
+
 local server_state = setmetatable({}, { __mode = "k" })
 
 local function state_of(server)
@@ -197,8 +268,7 @@ function M.listen(server, url, opts)
   if not u then return nil, why end
   local framing, max = framing_of(opts)
   local state = state_of(server)
-  local conn_opts = { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
-                      on_close = opts.on_close, timeout = opts.timeout }
+  local conn_opts = connection_opts(server, opts)
   local listener, err = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
     function(stream)
       local conn = wrap(stream, conn_opts, u.kind)

@@ -6,7 +6,14 @@ local util = {}
 --- JSONRPC_SPEC_QUICK=1 (used under valgrind) scales generated cases down.
 util.quick = os.getenv("JSONRPC_SPEC_QUICK") ~= nil
 function util.count(n)
-  return util.quick and math.max(1, math.floor(n / 20)) or n
+  --- The interpreter running the specs (busted's arg[-n]), for children.
+function util.interpreter()
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  return arg and arg[i] or "lua5.4"
+end
+
+return util.quick and math.max(1, math.floor(n / 20)) or n
 end
 
 function util.is_integer(v)
@@ -194,7 +201,14 @@ end
 function util.random_value(rand, depth)
   depth = depth or 0
   local r = rand(depth > 3 and 6 or 9)
-  if r == 1 then return util.random_string(rand, 20) end
+  if r == 1 then --- The interpreter running the specs (busted's arg[-n]), for children.
+function util.interpreter()
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  return arg and arg[i] or "lua5.4"
+end
+
+return util.random_string(rand, 20) end
   if r == 2 then return rand(-2147483647, 2147483647) end
   if r == 3 then return (rand() - 0.5) * 10 ^ rand(-20, 20) end
   if r == 4 then return ({true, false, jsonrpc.null})[rand(3)] end
@@ -211,6 +225,13 @@ function util.random_value(rand, depth)
   local t = {}
   for _ = 1, rand(0, 6) do t[util.random_string(rand, 8)] = util.random_value(rand, depth + 1) end
   return next(t) == nil and jsonrpc.object(t) or t
+end
+
+--- The interpreter running the specs (busted's arg[-n]), for children.
+function util.interpreter()
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  return arg and arg[i] or "lua5.4"
 end
 
 return util

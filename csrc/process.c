@@ -1,0 +1,295 @@
+/* Streams over standard input/output and over child processes.
+ *
+ * core.stdio(framing, max_message) -> stream | nil, err
+ *   reads fd 0, writes fd 1 (pipes, sockets or terminals)
+ * core.spawn(file, args, framing, max_message, stderr, on_exit)
+ *   -> stream, process | nil, err
+ *   the stream writes to the child's stdin and reads its stdout; stderr is
+ *   "inherit" (passed through) or "ignore"; on_exit(code, signal)
+ * process:pid()   process:kill([signal])   process:is_closing() */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "process.h"
+#include "stream.h"
+
+#define PROCESS_MT "jsonrpc.process"
+#define MAX_ARGS 256
+
+typedef struct jr_process {
+    jr_handle h;              /* first */
+    uv_process_t proc;
+    int on_exit;              /* registry ref */
+    struct jr_process **box;
+} jr_process;
+
+static jr_frame_kind check_framing(lua_State *L, int idx)
+{
+    jr_frame_kind kind;
+    if (jr_frame_kind_parse(luaL_checkstring(L, idx), &kind) != 0)
+        luaL_argerror(L, idx, "unknown framing (expected 'content-length', 'be32' or 'ndjson')");
+    return kind;
+}
+
+/* Opens fd as the libuv stream that fits it, into *u (a stream union). */
+static int open_fd(uv_loop_t *loop, uv_file fd, uv_handle_t *h, int readable, const char **why)
+{
+    int rc;
+    switch (uv_guess_handle(fd)) {
+    case UV_TTY:
+        return uv_tty_init(loop, (uv_tty_t *)h, fd, readable);
+    case UV_NAMED_PIPE:
+        rc = uv_pipe_init(loop, (uv_pipe_t *)h, 0);
+        return rc != 0 ? rc : uv_pipe_open((uv_pipe_t *)h, fd);
+    case UV_TCP:
+        rc = uv_tcp_init(loop, (uv_tcp_t *)h);
+        return rc != 0 ? rc : uv_tcp_open((uv_tcp_t *)h, fd);
+    case UV_FILE:
+        *why = "is a regular file (a stream needs a pipe, a socket or a terminal)";
+        return UV_EINVAL;
+    default:
+        *why = "is not open or not a stream";
+        return UV_EBADF;
+    }
+}
+
+/* Drops a stream whose handles could not all be opened (its userdata on
+ * top stays, closed). */
+static void drop_stream(jr_stream *s)
+{
+    *s->box = NULL;
+    jr_framer_free(&s->framer);
+    free(s);
+}
+
+static int l_stdio(lua_State *L)
+{
+    jr_loop *loop = jr_loop_get(L);
+    jr_frame_kind kind = check_framing(L, 1);
+    size_t max_message = (size_t)luaL_checknumber(L, 2);
+    const char *why = NULL;
+    jr_stream *s = jr_stream_new(L, loop, kind, max_message);
+    int rc = open_fd(loop->uv, 0, &s->u.handle, 1, &why);
+    if (rc != 0) {
+        drop_stream(s);
+        lua_pushnil(L);
+        lua_pushfstring(L, "stdin %s", why ? why : uv_strerror(rc));
+        return 2;
+    }
+    rc = open_fd(loop->uv, 1, &s->w.handle, 0, &why);
+    if (rc != 0) {
+        /* the read side is open: close it through the stream */
+        jr_stream_opened(L, s, -1);
+        jr_stream_close(s, "stdout unusable");
+        lua_pushnil(L);
+        lua_pushfstring(L, "stdout %s", why ? why : uv_strerror(rc));
+        return 2;
+    }
+    jr_stream_split(s);
+    jr_stream_opened(L, s, -1);
+    if ((rc = jr_stream_start(s)) != 0) {
+        jr_stream_close(s, "cannot read stdin");
+        lua_pushnil(L);
+        lua_pushfstring(L, "stdin: %s", uv_strerror(rc));
+        return 2;
+    }
+    return 1;
+}
+
+/* ---- child processes ---- */
+
+static void process_closed(jr_handle *h)
+{
+    jr_process *p = (jr_process *)h;
+    *p->box = NULL;
+    if (!h->loop->closing)
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, p->on_exit);
+    free(p);
+}
+
+static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
+{
+    jr_process *p = (jr_process *)proc->data;
+    lua_State *L = p->h.loop->cbL;
+    if (!p->h.loop->closing) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->on_exit);
+        lua_pushinteger(L, (lua_Integer)status);
+        lua_pushinteger(L, term_signal);
+        if (lua_pcall(L, 2, 0, 0) != 0)
+            lua_pop(L, 1);   /* the connection's own callback; nowhere to report */
+    }
+    jr_handle_close(&p->h);
+}
+
+/* The child's argument vector from the Lua array at idx (file first). */
+static void collect_args(lua_State *L, int idx, const char *file, char **argv)
+{
+    int n = (int)lua_rawlen(L, idx), i;
+    luaL_argcheck(L, n < MAX_ARGS - 1, idx, "too many arguments");
+    argv[0] = (char *)file;
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_argerror(L, idx, "arguments must be strings");
+        argv[i] = (char *)lua_tostring(L, -1);   /* anchored in the table */
+        lua_pop(L, 1);
+    }
+    argv[n + 1] = NULL;
+}
+
+static int l_spawn(lua_State *L)
+{
+    static const char *const stderr_modes[] = {"inherit", "ignore", NULL};
+    jr_loop *loop = jr_loop_get(L);
+    const char *file = luaL_checkstring(L, 1);
+    jr_frame_kind kind;
+    size_t max_message;
+    int err_mode, rc;
+    char *argv[MAX_ARGS];
+    uv_process_options_t o;
+    uv_stdio_container_t stdio[3];
+    jr_stream *s;
+    jr_process *p, **box;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    kind = check_framing(L, 3);
+    max_message = (size_t)luaL_checknumber(L, 4);
+    err_mode = luaL_checkoption(L, 5, "inherit", stderr_modes);
+    luaL_checktype(L, 6, LUA_TFUNCTION);
+    collect_args(L, 2, file, argv);
+
+    s = jr_stream_new(L, loop, kind, max_message);          /* 7 */
+    uv_pipe_init(loop->uv, &s->u.pipe, 0);                  /* the child's stdout */
+    uv_pipe_init(loop->uv, &s->w.pipe, 0);                  /* the child's stdin */
+    jr_stream_split(s);
+    jr_stream_opened(L, s, 7);
+
+    p = (jr_process *)calloc(1, sizeof *p);
+    if (p == NULL) {
+        jr_stream_close(s, "not enough memory");
+        return luaL_error(L, "not enough memory");
+    }
+    memset(&o, 0, sizeof o);
+    memset(stdio, 0, sizeof stdio);
+    stdio[0].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    stdio[0].data.stream = &s->w.stream;
+    stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[1].data.stream = &s->u.stream;
+    stdio[2].flags = err_mode == 0 ? UV_INHERIT_FD : UV_IGNORE;
+    stdio[2].data.fd = 2;
+    o.file = file;
+    o.args = argv;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    o.exit_cb = exit_cb;
+    rc = uv_spawn(loop->uv, &p->proc, &o);
+    /* even a failed spawn leaves the handle initialised on the loop (unix):
+     * it is registered and closed like any other */
+    lua_pushvalue(L, 6);
+    p->on_exit = luaL_ref(L, LUA_REGISTRYINDEX);
+    p->h.uv = (uv_handle_t *)&p->proc;
+    p->h.on_closed = process_closed;
+    box = (jr_process **)lua_newuserdata(L, sizeof *box);   /* 8 */
+    *box = p;
+    p->box = box;
+    luaL_getmetatable(L, PROCESS_MT);
+    lua_setmetatable(L, -2);
+    jr_handle_open(L, loop, &p->h, 8);
+    if (rc != 0) {
+        jr_handle_close(&p->h);
+        jr_stream_close(s, "spawn failed");
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot run %s: %s", file, uv_strerror(rc));
+        return 2;
+    }
+    if ((rc = jr_stream_start(s)) != 0) {
+        jr_stream_close(s, "cannot read the child's output");
+        uv_process_kill(&p->proc, SIGTERM);
+    }
+    lua_pushvalue(L, 7);
+    lua_pushvalue(L, 8);
+    return 2;
+}
+
+static jr_process *check_process(lua_State *L)
+{
+    return *(jr_process **)luaL_checkudata(L, 1, PROCESS_MT);
+}
+
+static int l_pid(lua_State *L)
+{
+    jr_process *p = check_process(L);
+    if (p == NULL)
+        return 0;
+    lua_pushinteger(L, p->proc.pid);
+    return 1;
+}
+
+static int l_kill(lua_State *L)
+{
+    jr_process *p = check_process(L);
+    int sig = (int)luaL_optinteger(L, 2, SIGTERM), rc;
+    if (p == NULL || uv_is_closing(p->h.uv)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the process has exited");
+        return 2;
+    }
+    rc = uv_process_kill(&p->proc, sig);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, uv_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_is_closing(lua_State *L)
+{
+    jr_process *p = check_process(L);
+    lua_pushboolean(L, p == NULL || uv_is_closing(p->h.uv));
+    return 1;
+}
+
+/* close() for uv.walk's sake: a child is stopped, then its handle closes. */
+static int l_close(lua_State *L)
+{
+    jr_process *p = check_process(L);
+    if (p != NULL && !uv_is_closing(p->h.uv)) {
+        uv_process_kill(&p->proc, SIGTERM);
+        jr_handle_close(&p->h);
+    }
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    jr_process *p = check_process(L);
+    if (p == NULL)
+        lua_pushliteral(L, "jsonrpc.process (exited)");
+    else
+        lua_pushfstring(L, "jsonrpc.process: %d", p->proc.pid);
+    return 1;
+}
+
+void jr_process_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"pid", l_pid},
+        {"kill", l_kill},
+        {"is_closing", l_is_closing},
+        {"close", l_close},
+        {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, PROCESS_MT)) {
+        lua_newtable(L);
+        jr_setfuncs(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_stdio);
+    lua_setfield(L, -2, "stdio");
+    lua_pushcfunction(L, l_spawn);
+    lua_setfield(L, -2, "spawn");
+}
