@@ -53,4 +53,7 @@ build = {
       libraries = { "uv", "m" },
     },
   },
+  install = {
+    bin = { jsonrpc = "bin/jsonrpc" },
+  },
 }

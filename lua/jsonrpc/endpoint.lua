@@ -28,6 +28,16 @@ Batch.__index = Batch
 
 local M = { Endpoint = Endpoint }
 
+--- An error made here, on the calling side, rather than sent by the peer
+-- (a timeout, a closed connection...): marked `transport = true`, since a
+-- peer may send the same codes.
+local function local_error(code, message)
+  local err = core.error(code, message)
+  err.transport = true
+  return err
+end
+M.local_error = local_error
+
 --- A coroutine call can wait in: nil in the main thread, or where the
 -- current coroutine cannot yield (inside a C function such as a handler
 -- run by the dispatcher).
@@ -158,7 +168,7 @@ function Endpoint:_arm(waiter, records, seconds, what)
   end
   waiter.timer = self.set_timer(seconds * 1000, function()
     waiter.timer = nil
-    local err = core.error(codes.TIMEOUT, ("no response to %s within %g s"):format(what, seconds))
+    local err = local_error(codes.TIMEOUT, ("no response to %s within %g s"):format(what, seconds))
     for _, record in ipairs(records) do
       if self.pending[record.id] == record then
         self.pending[record.id] = nil
@@ -184,7 +194,7 @@ function Endpoint:_settle(id, result, err, problem)
     self:_stray(problem, id)
     if record then
       self.pending[id] = nil
-      settle_record(record, nil, core.error(codes.INVALID_RESPONSE, "invalid response: " .. problem))
+      settle_record(record, nil, local_error(codes.INVALID_RESPONSE, "invalid response: " .. problem))
     end
     return
   end
@@ -240,7 +250,7 @@ function Endpoint:_wait(waiter, records)
     self.wait(function() return waiter.done end)
   end
   if waiter.done then return end
-  local err = core.error(codes.NO_EVENT_LOOP,
+  local err = local_error(codes.NO_EVENT_LOOP,
     "no response yet and no event loop to wait on (call from a coroutine, pass a callback, or use a transport)")
   for _, record in ipairs(records) do
     if self.pending[record.id] == record then

@@ -10,6 +10,7 @@ local core = require "jsonrpc.core"
 local endpoint = require "jsonrpc.endpoint"
 
 local codes = core.codes
+local local_error = endpoint.local_error
 local has_luv, luv = pcall(require, "luv")
 local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
 local isyieldable = coroutine.isyieldable
@@ -91,7 +92,7 @@ local function wrap(stream, opts, transport)
     send = function(text)
       local ok, err = stream:write(text)
       if not ok then
-        error(core.error(codes.CONNECTION_CLOSED, "connection closed: " .. tostring(err)), 0)
+        error(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. tostring(err)), 0)
       end
     end,
     server = opts.server,
@@ -117,7 +118,7 @@ end
 
 function Connection:_closed(reason)
   self.closed_reason = reason
-  self:_fail_all(core.error(codes.CONNECTION_CLOSED, "connection closed: " .. reason))
+  self:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. reason))
   for _, hook in ipairs(self.on_close_hooks) do
     local ok, err = pcall(hook, reason, self)
     if not ok then report(self, "on_close hook failed: " .. tostring(err)) end
@@ -134,6 +135,14 @@ end
 
 function Connection:is_closed()
   return self.closed_reason ~= nil or self.stream:is_closing()
+end
+
+--- Waits until everything queued has been written (closing would cancel
+-- what is still queued).
+function Connection:flush()
+  while not self:is_closed() and self.stream:queued() > 0 do
+    if not pcall(core.run, "once") then break end
+  end
 end
 
 --- Registers fn(reason, connection) to run when the connection closes.
@@ -170,7 +179,7 @@ end
 function M.connect(url, opts)
   opts = opts or {}
   local u, why = M.parse_url(url)
-  if not u then return nil, core.error(codes.CONNECTION_FAILED, why) end
+  if not u then return nil, local_error(codes.CONNECTION_FAILED, why) end
   local framing, max = framing_of(opts)
   local state = {}
   local ok, err = core.connect(u.kind, u.host or u.path, u.port or 0, framing, max,
@@ -179,11 +188,11 @@ function M.connect(url, opts)
       state.done = true
       if state.wake then state.wake() end
     end)
-  if not ok then return nil, core.error(codes.CONNECTION_FAILED, tostring(err)) end
+  if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err)) end
   if not await(function() return state.done end, function(wake) state.wake = wake end) then
-    return nil, core.error(codes.NO_EVENT_LOOP, "connecting: the loop is running and this is not a coroutine")
+    return nil, local_error(codes.NO_EVENT_LOOP, "connecting: the loop is running and this is not a coroutine")
   end
-  if state.err then return nil, core.error(codes.CONNECTION_FAILED, state.err) end
+  if state.err then return nil, local_error(codes.CONNECTION_FAILED, state.err) end
   return state.conn
 end
 
@@ -200,7 +209,7 @@ function M.stdio(server, opts)
   opts = opts or {}
   local framing, max = framing_of(opts)
   local stream, err = core.stdio(framing, max)
-  if not stream then return nil, core.error(codes.CONNECTION_FAILED, err) end
+  if not stream then return nil, local_error(codes.CONNECTION_FAILED, err) end
   local conn = wrap(stream, connection_opts(server, opts), "stdio")
   if opts.guard_print ~= false then
     local original = print
@@ -242,7 +251,7 @@ function M.spawn(cmd, opts)
       conn.wake_exit = nil
       if wake then wake() end
     end)
-  if not stream then return nil, core.error(codes.CONNECTION_FAILED, process) end
+  if not stream then return nil, local_error(codes.CONNECTION_FAILED, process) end
   local conn = wrap(stream, connection_opts(opts.server, opts), "process")
   conn.process = process
   holder.conn = conn

@@ -1,0 +1,123 @@
+-- The jsonrpc command, run as a real program under the suite's interpreter.
+local util = require "spec.support.util"
+local jsonrpc = require "jsonrpc"
+
+local lua = util.interpreter()
+local CMD = lua .. " bin/jsonrpc"
+
+local function sh(command)
+  local p = io.popen(command .. "; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)%s*$"))
+  return out:gsub("exit=%d+%s*$", ""), code
+end
+
+-- runs `jsonrpc call ...`; returns stdout, stderr, exit code
+local function call(args)
+  local err = os.tmpname()
+  local out, code = sh(("%s call %s 2>%s"):format(CMD, args, err))
+  local f = io.open(err)
+  local stderr = f:read("*a")
+  f:close()
+  os.remove(err)
+  return out, stderr, code
+end
+
+describe("jsonrpc serve and call", function()
+  local dir, pidfile, errfile, url
+
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    pidfile, errfile = dir .. "/pid", dir .. "/err"
+    -- the server in the background; its exit status lands in dir/status
+    assert(os.execute(("(%s serve spec/support/calc.lua --listen tcp://127.0.0.1:0 "
+      .. "--listen unix://%s/calc.sock 2>%s & echo $! >%s; wait $!; echo $? >%s/status) "
+      .. ">/dev/null 2>&1 &"):format(CMD, dir, errfile, pidfile, dir)))
+    for _ = 1, 100 do
+      local f = io.open(errfile)
+      local text = f and f:read("*a") or ""
+      if f then f:close() end
+      url = text:match("listening on (tcp://[%d%.]+:%d+)")
+      if url and text:find("unix://", 1, true) then break end
+      os.execute("sleep 0.05")
+    end
+    assert(url, "the server did not start")
+  end)
+
+  teardown(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("prints the result as JSON and exits 0", function()
+    local out, _, code = call(url .. " add '[1,2]'")
+    assert.equal(0, code)
+    assert.equal("3\n", out)
+    out, _, code = call(("unix://%s/calc.sock add '[40,2]'"):format(dir))
+    assert.equal("42\n", out)
+    assert.equal(0, code)
+  end)
+
+  it("prints a JSON-RPC error object on stderr and exits 1", function()
+    local out, stderr, code = call(url .. " fail")
+    assert.equal(1, code)
+    assert.equal("", out)
+    local e = jsonrpc.decode(stderr)
+    assert.equal(-32000, e.code)
+    assert.equal("out of stock", e.message)
+    assert.equal(7, e.data.item)
+    _, stderr, code = call(url .. " nope '[]'")
+    assert.equal(1, code)
+    assert.equal(-32601, jsonrpc.decode(stderr).code)
+  end)
+
+  it("exits 2 with a one-line reason on a transport failure", function()
+    local _, stderr, code = call("tcp://127.0.0.1:1 add")
+    assert.equal(2, code)
+    assert.matches("^jsonrpc: connect failed: connection refused\n$", stderr)
+    _, stderr, code = call(url .. " slow --timeout 0.1")
+    assert.equal(2, code)
+    assert.matches("no response to \"slow\" within 0.1 s", stderr)
+  end)
+
+  it("sends notifications", function()
+    local out, _, code = call(url .. " add '[1,2]' --notify")
+    assert.equal(0, code)
+    assert.equal("", out)
+  end)
+
+  it("refuses bad arguments with exit 2", function()
+    local _, stderr, code = call(url .. " add 'not json'")
+    assert.equal(2, code)
+    assert.matches("PARAMS_JSON is not JSON", stderr)
+    _, stderr, code = call("")
+    assert.equal(2, code)
+    assert.matches("usage", stderr)
+  end)
+
+  it("calls a program over its stdio with exec:, here `jsonrpc serve --listen stdio:`", function()
+    local out, stderr, code = call(("'exec:%s bin/jsonrpc serve spec/support/calc.lua --listen stdio:' add '[20,22]'")
+      :format(lua))
+    assert.equal(0, code, stderr)
+    assert.equal("42\n", out)
+  end)
+
+  it("stops cleanly on SIGTERM, removing its socket", function()
+    local f = io.open(pidfile)
+    local pid = f:read("*n")
+    f:close()
+    assert(os.execute("kill -TERM " .. pid))
+    local status
+    for _ = 1, 100 do
+      local sf = io.open(dir .. "/status")
+      status = sf and sf:read("*n")
+      if sf then sf:close() end
+      if status then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal(0, status)
+    assert.is_nil(io.open(dir .. "/calc.sock"))
+  end)
+end)
