@@ -58,6 +58,8 @@ demo: all
 	$(LUA_BIN) examples/endpoints_demo.lua
 	@echo
 	$(LUA_BIN) examples/hooks_demo.lua
+	@echo
+	$(LUA_BIN) examples/lsp_client.lua
 
 test: deps
 	@scripts/test
