@@ -58,7 +58,10 @@ static void deliver(jr_stream *s)
     const char *msg;
     size_t len;
     int r;
-    while (!uv_is_closing(&s->u.handle) && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
+    /* a pause holds back the messages already buffered too: resume
+     * delivers them */
+    while (!uv_is_closing(&s->u.handle) && !s->paused && !s->finishing
+           && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
         if (r == 1) {
             lua_pushlstring(L, msg, len);
             call_back(s, s->on_message, 1);
@@ -107,7 +110,8 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static int start_reading(jr_stream *s)
 {
     int rc = 0;
-    if (!s->reading && !uv_is_closing(&s->u.handle)) {
+    if (!s->reading && !s->paused && !s->throttled && !s->finishing
+        && !uv_is_closing(&s->u.handle)) {
         rc = uv_read_start(&s->u.stream, alloc_cb, read_cb);
         s->reading = rc == 0;
     }
@@ -169,7 +173,8 @@ void jr_stream_close(jr_stream *s, const char *reason)
 {
     if (uv_is_closing(&s->u.handle))
         return;
-    snprintf(s->reason, sizeof s->reason, "%s", reason);
+    if (reason != s->reason)
+        snprintf(s->reason, sizeof s->reason, "%s", reason);
     jr_handle_close(&s->h);   /* on_close stops reading, closes the writer */
 }
 
@@ -228,7 +233,7 @@ static void write_cb(uv_write_t *req, int status)
     }
     if (s->throttled && uv_stream_get_write_queue_size(s->writer) <= s->high_water / 2) {
         s->throttled = 0;
-        start_reading(s);
+        start_reading(s);   /* unless Lua paused it */
     }
 }
 
@@ -277,6 +282,62 @@ static int l_write(lua_State *L)
     }
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* stream:pause() / stream:resume(): stop and restart reading (a connection
+ * with too many handlers in flight, a graceful close). */
+static int l_pause(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s != NULL) {
+        s->paused = 1;
+        stop_reading(s);
+    }
+    return 0;
+}
+
+static int l_resume(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s != NULL && s->paused) {
+        s->paused = 0;
+        start_reading(s);
+        deliver(s);   /* what arrived before the pause */
+    }
+    return 0;
+}
+
+typedef struct finish_req {
+    uv_shutdown_t req;
+    jr_stream *s;
+} finish_req;
+
+static void finished(uv_shutdown_t *req, int status)
+{
+    jr_stream *s = ((finish_req *)req)->s;
+    (void)status;
+    free(req);
+    jr_stream_close(s, s->reason[0] ? s->reason : "closed");
+}
+
+/* stream:finish([reason]): closes once what is queued has been written. */
+static int l_finish(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    finish_req *f;
+    if (s == NULL || s->finishing || uv_is_closing(&s->u.handle))
+        return 0;
+    snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
+    s->finishing = 1;
+    stop_reading(s);
+    f = (finish_req *)malloc(sizeof *f);
+    if (f == NULL || uv_shutdown(&f->req, s->writer, finished) != 0) {
+        free(f);
+        jr_stream_close(s, s->reason);   /* nothing to wait for, or cannot */
+        return 0;
+    }
+    f->s = s;
+    return 0;
 }
 
 static int l_close(lua_State *L)
@@ -380,6 +441,9 @@ void jr_stream_open(lua_State *L)
         {"queued", l_queued},
         {"peer", l_peer},
         {"set_high_water", l_set_high_water},
+        {"pause", l_pause},
+        {"resume", l_resume},
+        {"finish", l_finish},
         {NULL, NULL},
     };
     if (luaL_newmetatable(L, STREAM_MT)) {

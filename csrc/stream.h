@@ -33,6 +33,8 @@ typedef struct jr_stream {
     int on_message, on_close; /* registry refs of the Lua callbacks */
     int reading;              /* uv_read_start is in effect */
     int throttled;            /* reading stopped while writes are queued */
+    int paused;               /* reading stopped by Lua (pause/resume) */
+    int finishing;            /* shutting down after the queued writes */
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */
     struct jr_stream **box;   /* the Lua object's pointer, cleared on close */

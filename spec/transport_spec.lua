@@ -287,3 +287,42 @@ describe("the loop shared with luv", function()
     assert.matches("^ok exit=0", out)
   end)
 end)
+
+describe("closing and load", function()
+  it("closes a server gracefully: handlers in flight finish and their answers arrive", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    local answers = {}
+    for i = 1, 3 do
+      coroutine.wrap(function() answers[i] = conn:call("sleep_then", {20 * i, i}) end)()
+    end
+    run_until(function() return false end, 5)   -- let the requests arrive
+    server:close({graceful = true})
+    assert.is_true(run_until(function() return #answers == 3 end))
+    assert.same({1, 2, 3}, answers)
+    assert.equal("closed by the peer", conn:wait_closed())
+  end)
+
+  it("stops reading from a connection with too many handlers in flight, then resumes", function()
+    server:close()
+    local running, most = 0, 0
+    server:method("tracked", function()
+      running = running + 1
+      most = math.max(most, running)
+      local co = coroutine.running()
+      local t = uv.new_timer()
+      t:start(20, 0, function() t:close(); coroutine.resume(co) end)
+      coroutine.yield()
+      running = running - 1
+      return true
+    end)
+    listener = assert(server:listen("tcp://127.0.0.1:0", {max_in_flight = 2}))
+    local conn = assert(jsonrpc.connect(listener.url))
+    local done = 0
+    for _ = 1, 6 do
+      coroutine.wrap(function() conn:call("tracked"); done = done + 1 end)()
+    end
+    assert.is_true(run_until(function() return done == 6 end))
+    assert.equal(2, most)   -- never more than two at once, and all six answered
+    conn:close()
+  end)
+end)

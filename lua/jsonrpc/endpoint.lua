@@ -63,6 +63,7 @@ function M.new(opts)
     pending = {},              -- id -> call record
     timed_out = {},            -- ids whose late responses are dropped quietly
     timed_out_count = 0,
+    in_flight = 0,             -- handlers waiting (their coroutine yielded)
     last_id = 0,
   }, Endpoint)
   self.on_response = function(id, result, err, problem)
@@ -72,9 +73,15 @@ function M.new(opts)
   self.on_defer = function(job)
     job.endpoint = self
     waiting_handlers[job[1]] = job
+    self.in_flight = self.in_flight + 1
+    self:_handler_started()
   end
   return self
 end
+
+--- Hooks for transports: a handler started waiting / finished.
+function Endpoint:_handler_started() end
+function Endpoint:_handler_done() end
 
 --- Registers a method on this endpoint's server.
 function Endpoint:method(name, fn, opts)
@@ -113,8 +120,11 @@ end
 local function complete_handler(co, ok, a, b)
   local job = waiting_handlers[co]
   waiting_handlers[co] = nil
-  local text = job.endpoint.server:_complete(job, ok, a, b)
-  if text then job.endpoint:_reply(text) end
+  local ep = job.endpoint
+  local text = ep.server:_complete(job, ok, a, b)
+  if text then ep:_reply(text) end
+  ep.in_flight = ep.in_flight - 1
+  ep:_handler_done()
 end
 
 --- What each handler's coroutine runs: the handler, protected, with the

@@ -16,6 +16,7 @@ local running, yield, resume = coroutine.running, coroutine.yield, coroutine.res
 local isyieldable = coroutine.isyieldable
 
 local DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
+local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
 
 local M = {}
 
@@ -103,6 +104,7 @@ local function wrap(stream, opts, transport)
   }
   setmetatable(conn, Connection)
   conn.stream = stream
+  conn.max_in_flight = opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT
   conn.on_error = opts.on_error
   conn.on_close_hooks = {}
   conn.context = { peer = stream:peer(), transport = transport, connection = conn }
@@ -131,6 +133,32 @@ end
 --- Closes the connection; calls still waiting fail with CONNECTION_CLOSED.
 function Connection:close(reason)
   self.stream:close(reason or "closed")
+end
+
+--- Closes gracefully: reads no more requests, lets the handlers in flight
+-- finish and their answers be written, then closes.
+function Connection:shutdown(reason)
+  if self.draining then return end
+  self.draining = reason or "closed"
+  self.stream:pause()
+  if self.in_flight == 0 then self.stream:finish(self.draining) end
+end
+
+-- Too many handlers waiting: stop reading until one finishes.
+function Connection:_handler_started()
+  if self.in_flight >= self.max_in_flight and not self.full then
+    self.full = true
+    self.stream:pause()
+  end
+end
+
+function Connection:_handler_done()
+  if self.draining then
+    if self.in_flight == 0 then self.stream:finish(self.draining) end
+  elseif self.full and self.in_flight < self.max_in_flight then
+    self.full = false
+    self.stream:resume()
+  end
 end
 
 function Connection:is_closed()
@@ -198,7 +226,8 @@ end
 
 local function connection_opts(server, opts)
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
-           on_close = opts.on_close, timeout = opts.timeout }
+           on_close = opts.on_close, timeout = opts.timeout,
+           max_in_flight = opts.max_in_flight }
 end
 
 --- stdio(server [, opts]) -> connection | nil, err: serves (and calls) the
@@ -295,12 +324,16 @@ function M.listen(server, url, opts)
   })
 end
 
---- server:close(): stops listening and closes the server's connections.
-function M.close_server(server)
+--- server:close([{graceful = true}]): stops listening and closes the
+-- server's connections: at once, or gracefully (the handlers in flight
+-- finish and their answers are written first).
+function M.close_server(server, opts)
   local state = state_of(server)
   for _, l in ipairs(state.listeners) do l:close() end
   state.listeners = {}
-  for conn in pairs(state.connections) do conn:close("server closed") end
+  for conn in pairs(state.connections) do
+    if opts and opts.graceful then conn:shutdown("server closed") else conn:close("server closed") end
+  end
 end
 
 M.run = core.run
