@@ -39,7 +39,10 @@ static int sentinel_gc(lua_State *L)
         next = h->next;
         jr_handle_close(h);
     }
-    for (rounds = 0; handles_open(loop) && rounds < 1000; rounds++)
+    /* on luv's loop, luv's collector runs it to completion right after
+     * (running it here would fire luv's own callbacks while luv's objects
+     * are being finalized); libuv's default loop is ours to finish */
+    for (rounds = 0; !loop->luv && handles_open(loop) && rounds < 1000; rounds++)
         uv_run(loop->uv, UV_RUN_NOWAIT);
     if (handles_open(loop)) {
         loop->orphaned = 1;   /* the last close callback frees it */

@@ -32,6 +32,9 @@ local function run_until(cond, ms)
   local deadline = uv.now() + (ms or 5000)
   while not cond() and uv.now() < deadline do jsonrpc.run("once") end
   tick:close()
+  -- let the close finish: Debian's luv 1.44 crashes at exit on a luv
+  -- handle whose close is still pending
+  jsonrpc.run("nowait")
   return cond()
 end
 
