@@ -1,3 +1,5 @@
+#define _GNU_SOURCE   /* dladdr */
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include "loop.h"
@@ -57,6 +59,16 @@ static int sentinel_gc(lua_State *L)
     return 0;
 }
 
+/* Keeps this module mapped once it has handles: when the Lua state closes,
+ * Lua 5.1 and LuaJIT unload C modules before luv's loop collector runs, and
+ * that collector finishes our closes by calling our close callbacks. */
+static void pin_module(void)
+{
+    Dl_info info;
+    if (dladdr((void *)pin_module, &info) != 0 && info.dli_fname != NULL)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+}
+
 jr_loop *jr_loop_get(lua_State *L)
 {
     jr_loop *loop, **box;
@@ -69,6 +81,7 @@ jr_loop *jr_loop_get(lua_State *L)
     loop = (jr_loop *)calloc(1, sizeof *loop);
     if (loop == NULL)
         luaL_error(L, "not enough memory");
+    pin_module();
     loop->uv = luv_loop_of(L, &ctx);
     loop->luv = loop->uv != NULL;
     if (loop->uv == NULL)
