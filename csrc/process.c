@@ -2,10 +2,11 @@
  *
  * core.stdio(framing, max_message) -> stream | nil, err
  *   reads fd 0, writes fd 1 (pipes, sockets or terminals)
- * core.spawn(file, args, framing, max_message, stderr, on_exit)
+ * core.spawn(file, args, framing, max_message, stderr, on_exit [, on_stderr])
  *   -> stream, process | nil, err
  *   the stream writes to the child's stdin and reads its stdout; stderr is
- *   "inherit" (passed through) or "ignore"; on_exit(code, signal)
+ *   "inherit" (passed through), "ignore" or "capture" (on_stderr(chunk),
+ *   then on_stderr(nil) at its end); on_exit(code, signal)
  * process:pid()   process:kill([signal])   process:is_closing() */
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "stream.h"
 
 #define PROCESS_MT "jsonrpc.process"
+#define READER_MT "jsonrpc.reader"
 #define MAX_ARGS 256
 
 typedef struct jr_process {
@@ -96,6 +98,88 @@ static int l_stdio(lua_State *L)
     return 1;
 }
 
+/* ---- a child's stderr, read raw: on_data(chunk), then on_data(nil) ---- */
+
+typedef struct jr_reader {
+    jr_handle h;              /* first */
+    uv_pipe_t pipe;
+    int on_data;              /* registry ref */
+    struct jr_reader **box;
+} jr_reader;
+
+static void reader_closed(jr_handle *h)
+{
+    jr_reader *r = (jr_reader *)h;
+    *r->box = NULL;
+    if (!h->loop->closing)
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, r->on_data);
+    free(r);
+}
+
+static void reader_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)handle;
+    buf->base = (char *)malloc(suggested);
+    buf->len = buf->base != NULL ? suggested : 0;
+}
+
+static void reader_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    jr_reader *r = (jr_reader *)st->data;
+    lua_State *L = r->h.loop->cbL;
+    if (n == 0) {
+        free(buf->base);
+        return;
+    }
+    if (!r->h.loop->closing) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->on_data);
+        if (n > 0)
+            lua_pushlstring(L, buf->base, (size_t)n);
+        else
+            lua_pushnil(L);   /* the end */
+        if (lua_pcall(L, 1, 0, 0) != 0)
+            lua_pop(L, 1);    /* our own callback; nowhere to report */
+    }
+    free(buf->base);
+    if (n < 0)
+        jr_handle_close(&r->h);
+}
+
+static int l_reader_is_closing(lua_State *L)
+{
+    jr_reader *r = *(jr_reader **)luaL_checkudata(L, 1, READER_MT);
+    lua_pushboolean(L, r == NULL || uv_is_closing(r->h.uv));
+    return 1;
+}
+
+static int l_reader_close(lua_State *L)
+{
+    jr_reader *r = *(jr_reader **)luaL_checkudata(L, 1, READER_MT);
+    if (r != NULL)
+        jr_handle_close(&r->h);
+    return 0;
+}
+
+/* A reader (its userdata pushed) on a pipe not connected yet. */
+static jr_reader *new_reader(lua_State *L, jr_loop *loop, int on_data)
+{
+    jr_reader *r = (jr_reader *)calloc(1, sizeof *r), **box;
+    if (r == NULL)
+        luaL_error(L, "not enough memory");
+    uv_pipe_init(loop->uv, &r->pipe, 0);
+    lua_pushvalue(L, on_data);
+    r->on_data = luaL_ref(L, LUA_REGISTRYINDEX);
+    r->h.uv = (uv_handle_t *)&r->pipe;
+    r->h.on_closed = reader_closed;
+    box = (jr_reader **)lua_newuserdata(L, sizeof *box);
+    *box = r;
+    r->box = box;
+    luaL_getmetatable(L, READER_MT);
+    lua_setmetatable(L, -2);
+    jr_handle_open(L, loop, &r->h, -1);
+    return r;
+}
+
 /* ---- child processes ---- */
 
 static void process_closed(jr_handle *h)
@@ -139,7 +223,7 @@ static void collect_args(lua_State *L, int idx, const char *file, char **argv)
 
 static int l_spawn(lua_State *L)
 {
-    static const char *const stderr_modes[] = {"inherit", "ignore", NULL};
+    static const char *const stderr_modes[] = {"inherit", "ignore", "capture", NULL};
     jr_loop *loop = jr_loop_get(L);
     const char *file = luaL_checkstring(L, 1);
     jr_frame_kind kind;
@@ -150,18 +234,24 @@ static int l_spawn(lua_State *L)
     uv_stdio_container_t stdio[3];
     jr_stream *s;
     jr_process *p, **box;
+    jr_reader *err_reader = NULL;
     luaL_checktype(L, 2, LUA_TTABLE);
     kind = check_framing(L, 3);
     max_message = (size_t)luaL_checknumber(L, 4);
     err_mode = luaL_checkoption(L, 5, "inherit", stderr_modes);
     luaL_checktype(L, 6, LUA_TFUNCTION);
+    if (err_mode == 2)
+        luaL_checktype(L, 7, LUA_TFUNCTION);
+    lua_settop(L, 7);
     collect_args(L, 2, file, argv);
 
-    s = jr_stream_new(L, loop, kind, max_message);          /* 7 */
+    s = jr_stream_new(L, loop, kind, max_message);          /* 8 */
     uv_pipe_init(loop->uv, &s->u.pipe, 0);                  /* the child's stdout */
     uv_pipe_init(loop->uv, &s->w.pipe, 0);                  /* the child's stdin */
     jr_stream_split(s);
-    jr_stream_opened(L, s, 7);
+    jr_stream_opened(L, s, 8);
+    if (err_mode == 2)
+        err_reader = new_reader(L, loop, 7);                 /* 9 */
 
     p = (jr_process *)calloc(1, sizeof *p);
     if (p == NULL) {
@@ -174,8 +264,13 @@ static int l_spawn(lua_State *L)
     stdio[0].data.stream = &s->w.stream;
     stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
     stdio[1].data.stream = &s->u.stream;
-    stdio[2].flags = err_mode == 0 ? UV_INHERIT_FD : UV_IGNORE;
-    stdio[2].data.fd = 2;
+    if (err_reader != NULL) {
+        stdio[2].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+        stdio[2].data.stream = (uv_stream_t *)&err_reader->pipe;
+    } else {
+        stdio[2].flags = err_mode == 0 ? UV_INHERIT_FD : UV_IGNORE;
+        stdio[2].data.fd = 2;
+    }
     o.file = file;
     o.args = argv;
     o.stdio = stdio;
@@ -188,14 +283,16 @@ static int l_spawn(lua_State *L)
     p->on_exit = luaL_ref(L, LUA_REGISTRYINDEX);
     p->h.uv = (uv_handle_t *)&p->proc;
     p->h.on_closed = process_closed;
-    box = (jr_process **)lua_newuserdata(L, sizeof *box);   /* 8 */
+    box = (jr_process **)lua_newuserdata(L, sizeof *box);
     *box = p;
     p->box = box;
     luaL_getmetatable(L, PROCESS_MT);
     lua_setmetatable(L, -2);
-    jr_handle_open(L, loop, &p->h, 8);
+    jr_handle_open(L, loop, &p->h, -1);
     if (rc != 0) {
         jr_handle_close(&p->h);
+        if (err_reader != NULL)
+            jr_handle_close(&err_reader->h);
         jr_stream_close(s, "spawn failed");
         lua_pushnil(L);
         lua_pushfstring(L, "cannot run %s: %s", file, uv_strerror(rc));
@@ -205,8 +302,11 @@ static int l_spawn(lua_State *L)
         jr_stream_close(s, "cannot read the child's output");
         uv_process_kill(&p->proc, SIGTERM);
     }
-    lua_pushvalue(L, 7);
+    if (err_reader != NULL
+        && uv_read_start((uv_stream_t *)&err_reader->pipe, reader_alloc, reader_read) != 0)
+        jr_handle_close(&err_reader->h);
     lua_pushvalue(L, 8);
+    lua_pushvalue(L, -2);   /* the process */
     return 2;
 }
 
@@ -286,6 +386,15 @@ void jr_process_open(lua_State *L)
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_tostring);
         lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, READER_MT)) {
+        static const luaL_Reg reader_methods[] = {
+            {"is_closing", l_reader_is_closing}, {"close", l_reader_close}, {NULL, NULL},
+        };
+        lua_newtable(L);
+        jr_setfuncs(L, reader_methods);
+        lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
     lua_pushcfunction(L, l_stdio);

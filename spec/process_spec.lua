@@ -31,6 +31,28 @@ describe("child processes", function()
     conn:wait_exit()
   end)
 
+  it("captures the child's stderr when asked", function()
+    local conn = assert(jsonrpc.spawn({lua, CHILD, "content-length"}, {stderr = "capture"}))
+    assert.equal("ok", conn:call("noisy"))
+    conn:close()
+    conn:wait_exit()
+    jsonrpc.run("nowait")
+    assert.matches("this goes to stderr, not the stream", conn.stderr, 1, true)
+
+    local chunks, ended = {}, false
+    conn = assert(jsonrpc.spawn({lua, CHILD, "content-length"}, {stderr = "capture",
+      on_stderr = function(chunk) if chunk then chunks[#chunks + 1] = chunk else ended = true end end}))
+    assert.equal("ok", conn:call("noisy"))
+    conn:close()
+    conn:wait_exit()
+    local tick = require("luv").new_timer()
+    tick:start(5, 5, function() end)
+    while not ended do jsonrpc.run("once") end
+    tick:close()
+    jsonrpc.run("nowait")
+    assert.matches("this goes to stderr", table.concat(chunks), 1, true)
+  end)
+
   it("fails pending calls when the child dies, and reports its exit", function()
     local exited
     local conn = assert(jsonrpc.spawn({lua, CHILD, "content-length"},

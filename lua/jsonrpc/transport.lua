@@ -255,7 +255,9 @@ end
 
 --- spawn({cmd, arg...} [, opts]) -> connection | nil, err: runs a program
 -- and talks to it over its stdin and stdout. opts.stderr: "inherit" (the
--- default) or "ignore"; opts.on_exit(code, signal). When the child exits
+-- default), "ignore" or "capture" (opts.on_stderr(chunk) and then
+-- on_stderr(nil), or else the text collected in conn.stderr);
+-- opts.on_exit(code, signal). When the child exits
 -- the connection closes and the calls waiting on it fail.
 function M.spawn(cmd, opts)
   opts = opts or {}
@@ -266,6 +268,20 @@ function M.spawn(cmd, opts)
   local args = {}
   for i = 2, #cmd do args[i - 1] = tostring(cmd[i]) end
   local holder = {}
+  local on_stderr = nil
+  if opts.stderr == "capture" then
+    local parts = {}
+    on_stderr = function(chunk)
+      local conn = holder.conn
+      if opts.on_stderr then
+        local ok, err = pcall(opts.on_stderr, chunk)
+        if not ok then report(conn, "on_stderr failed: " .. tostring(err)) end
+      elseif chunk then
+        parts[#parts + 1] = chunk
+        conn.stderr = table.concat(parts)
+      end
+    end
+  end
   local stream, process = core.spawn(cmd[1], args, framing, max, opts.stderr or "inherit",
     function(code, signal)
       local conn = holder.conn
@@ -279,7 +295,7 @@ function M.spawn(cmd, opts)
       local wake = conn.wake_exit
       conn.wake_exit = nil
       if wake then wake() end
-    end)
+    end, on_stderr)
   if not stream then return nil, local_error(codes.CONNECTION_FAILED, process) end
   local conn = wrap(stream, connection_opts(opts.server, opts), "process")
   conn.process = process
