@@ -58,9 +58,9 @@ static void deliver(jr_stream *s)
     const char *msg;
     size_t len;
     int r;
-    /* a pause holds back the messages already buffered too: resume
-     * delivers them */
-    while (!uv_is_closing(&s->u.handle) && !s->paused && !s->finishing
+    /* a pause or a full write queue holds back the messages already
+     * buffered too: resume (or the queue draining) delivers them */
+    while (!uv_is_closing(&s->u.handle) && !s->paused && !s->throttled && !s->finishing
            && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
         if (r == 1) {
             lua_pushlstring(L, msg, len);
@@ -234,6 +234,7 @@ static void write_cb(uv_write_t *req, int status)
     if (s->throttled && uv_stream_get_write_queue_size(s->writer) <= s->high_water / 2) {
         s->throttled = 0;
         start_reading(s);   /* unless Lua paused it */
+        deliver(s);         /* what was read before the queue filled */
     }
 }
 

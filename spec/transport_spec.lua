@@ -229,6 +229,43 @@ describe("failures", function()
     good:close()
   end)
 
+  it("loses only the connection of a client that dies mid-message", function()
+    local good = assert(jsonrpc.connect(listener.url))
+    local host, port = listener:address()
+    local sock = uv.new_tcp()
+    local done = false
+    sock:connect(host, port, function(err)
+      assert(not err, err)
+      -- a header announcing 100 bytes, then 10 of them, then gone
+      sock:write("Content-Length: 100\r\n\r\n{\"jsonrpc\"", function() sock:close(); done = true end)
+    end)
+    assert.is_true(run_until(function() return done end))
+    run_until(function() return false end, 50)
+    assert.equal(9, good:call("add", {4, 5}))
+    good:close()
+  end)
+
+  it("fails the pending call when the server dies mid-answer", function()
+    local raw = uv.new_tcp()
+    raw:bind("127.0.0.1", 0)
+    raw:listen(8, function()
+      local client = uv.new_tcp()
+      raw:accept(client)
+      client:read_start(function(_, data)
+        if data then   -- the request: answer half of it and die
+          client:write("Content-Length: 60\r\n\r\n{\"jsonrpc\":\"2.0\",\"res", function() client:close() end)
+        end
+      end)
+    end)
+    local addr = raw:getsockname()
+    local conn = assert(jsonrpc.connect(("tcp://127.0.0.1:%d"):format(addr.port)))
+    local r, err = conn:try_call("add", {1, 2})
+    assert.is_nil(r)
+    assert.equal(codes.CONNECTION_CLOSED, err.code)
+    raw:close()
+    jsonrpc.run("nowait")
+  end)
+
   it("closes a connection whose frame is over max_message_size, before buffering it", function()
     local reported
     local small = assert(server:listen("tcp://127.0.0.1:0", {max_message_size = 64,
@@ -303,6 +340,37 @@ describe("closing and load", function()
     assert.is_true(run_until(function() return #answers == 3 end))
     assert.same({1, 2, 3}, answers)
     assert.equal("closed by the peer", conn:wait_closed())
+  end)
+
+  it("stops reading from a peer that does not read its answers, and resumes when it does", function()
+    local handled = 0
+    local answer = string.rep("z", 128 * 1024)
+    server:method("count", function() handled = handled + 1; return answer end)
+    local l = assert(server:listen("tcp://127.0.0.1:0", {write_high_water = 256 * 1024}))
+    local host, port = l:address()
+    local sock = uv.new_tcp()
+    local connected = false
+    sock:connect(host, port, function(err) assert(not err, err); connected = true end)
+    assert.is_true(run_until(function() return connected end))
+    local TOTAL, sent = 300, 0
+    local pace = uv.new_timer()
+    pace:start(1, 1, function()
+      sent = sent + 1
+      local body = ('{"jsonrpc":"2.0","method":"count","id":%d}'):format(sent)
+      sock:write(("Content-Length: %d\r\n\r\n%s"):format(#body, body))
+      if sent == TOTAL then pace:stop() end
+    end)
+    assert.is_true(run_until(function() return sent == TOTAL end))
+    run_until(function() return false end, 200)   -- the server does what it can
+    local stalled = handled
+    assert.is_true(stalled < TOTAL, "handled " .. stalled .. " while nothing was read")
+    local received = 0
+    sock:read_start(function(_, data) if data then received = received + #data end end)
+    assert.is_true(run_until(function() return handled == TOTAL end, 30000))
+    assert.is_true(run_until(function() return received >= TOTAL * #answer end, 30000))
+    pace:close()
+    sock:close()
+    jsonrpc.run("nowait")
   end)
 
   it("stops reading from a connection with too many handlers in flight, then resumes", function()

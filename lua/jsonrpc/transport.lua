@@ -105,6 +105,7 @@ local function wrap(stream, opts, transport)
   setmetatable(conn, Connection)
   conn.stream = stream
   conn.max_in_flight = opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT
+  if opts.write_high_water then stream:set_high_water(opts.write_high_water) end
   conn.on_error = opts.on_error
   conn.on_close_hooks = {}
   conn.context = { peer = stream:peer(), transport = transport, connection = conn }
@@ -227,7 +228,7 @@ end
 local function connection_opts(server, opts)
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
            on_close = opts.on_close, timeout = opts.timeout,
-           max_in_flight = opts.max_in_flight }
+           max_in_flight = opts.max_in_flight, write_high_water = opts.write_high_water }
 end
 
 --- stdio(server [, opts]) -> connection | nil, err: serves (and calls) the
