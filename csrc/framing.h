@@ -123,5 +123,7 @@ void jr_framing_quote(char out[40], const char *s, size_t n);
 
 /* Adds framer to the table on top of the stack. */
 void jr_framing_open(lua_State *L);
+/* The framing named by the string argument idx (raises for another). */
+jr_frame_kind jr_check_framing(lua_State *L, int idx);
 
 #endif

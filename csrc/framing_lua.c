@@ -135,6 +135,14 @@ static int l_gc(lua_State *L)
     return 0;
 }
 
+jr_frame_kind jr_check_framing(lua_State *L, int idx)
+{
+    jr_frame_kind kind;
+    if (jr_frame_kind_parse(luaL_checkstring(L, idx), &kind) != 0)
+        luaL_argerror(L, idx, "unknown framing (expected 'content-length', 'be32' or 'ndjson')");
+    return kind;
+}
+
 void jr_framing_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {

@@ -25,14 +25,6 @@ typedef struct jr_process {
     struct jr_process **box;
 } jr_process;
 
-static jr_frame_kind check_framing(lua_State *L, int idx)
-{
-    jr_frame_kind kind;
-    if (jr_frame_kind_parse(luaL_checkstring(L, idx), &kind) != 0)
-        luaL_argerror(L, idx, "unknown framing (expected 'content-length', 'be32' or 'ndjson')");
-    return kind;
-}
-
 /* Opens fd as the libuv stream that fits it, into *u (a stream union). */
 static int open_fd(uv_loop_t *loop, uv_file fd, uv_handle_t *h, int readable, const char **why)
 {
@@ -67,7 +59,7 @@ static void drop_stream(jr_stream *s)
 static int l_stdio(lua_State *L)
 {
     jr_loop *loop = jr_loop_get(L);
-    jr_frame_kind kind = check_framing(L, 1);
+    jr_frame_kind kind = jr_check_framing(L, 1);
     size_t max_message = (size_t)luaL_checknumber(L, 2);
     const char *why = NULL;
     jr_stream *s = jr_stream_new(L, loop, kind, max_message);
@@ -236,7 +228,7 @@ static int l_spawn(lua_State *L)
     jr_process *p, **box;
     jr_reader *err_reader = NULL;
     luaL_checktype(L, 2, LUA_TTABLE);
-    kind = check_framing(L, 3);
+    kind = jr_check_framing(L, 3);
     max_message = (size_t)luaL_checknumber(L, 4);
     err_mode = luaL_checkoption(L, 5, "inherit", stderr_modes);
     luaL_checktype(L, 6, LUA_TFUNCTION);

@@ -67,12 +67,26 @@ static int is_tcp(lua_State *L)
     return luaL_checkoption(L, 1, NULL, kinds) == 0;
 }
 
-static jr_frame_kind check_framing(lua_State *L, int idx)
-{
+/* The arguments listen and connect share: kind, where, port, framing,
+ * max_message, callback. */
+typedef struct place {
+    int tcp;
+    const char *where;        /* host or socket path */
+    int port;
     jr_frame_kind kind;
-    if (jr_frame_kind_parse(luaL_checkstring(L, idx), &kind) != 0)
-        luaL_argerror(L, idx, "unknown framing (expected 'content-length', 'be32' or 'ndjson')");
-    return kind;
+    size_t max_message;
+} place;
+
+static void read_place(lua_State *L, place *p)
+{
+    p->tcp = is_tcp(L);
+    p->where = luaL_checkstring(L, 2);
+    p->port = p->tcp ? (int)luaL_checkinteger(L, 3) : 0;
+    p->kind = jr_check_framing(L, 4);
+    p->max_message = (size_t)luaL_checknumber(L, 5);
+    luaL_checktype(L, 6, LUA_TFUNCTION);
+    if (p->tcp && (p->port < 0 || p->port > 65535))
+        luaL_argerror(L, 3, "port out of range");
 }
 
 static int push_failure(lua_State *L, const char *what, int rc)
@@ -130,16 +144,15 @@ static void connection_cb(uv_stream_t *server, int status)
 static int l_listen(lua_State *L)
 {
     jr_loop *loop = jr_loop_get(L);
-    int tcp = is_tcp(L), rc;
-    const char *where = luaL_checkstring(L, 2);
-    int port = tcp ? (int)luaL_checkinteger(L, 3) : 0;
-    jr_frame_kind kind = check_framing(L, 4);
-    size_t max_message = (size_t)luaL_checknumber(L, 5);
+    place pl;
+    int tcp, port, rc;
+    const char *where;
     jr_listener *l, **box;
     struct sockaddr_storage addr;
-    luaL_checktype(L, 6, LUA_TFUNCTION);
-    if (tcp && (port < 0 || port > 65535))
-        return luaL_argerror(L, 3, "port out of range");
+    read_place(L, &pl);
+    tcp = pl.tcp;
+    where = pl.where;
+    port = pl.port;
     if (tcp && (rc = resolve(loop->uv, where, port, &addr)) != 0)
         return push_failure(L, where, rc);
     l = (jr_listener *)calloc(1, sizeof *l);
@@ -150,8 +163,8 @@ static int l_listen(lua_State *L)
         free(l);
         return push_failure(L, "listen", rc);
     }
-    l->kind = kind;
-    l->max_message = max_message;
+    l->kind = pl.kind;
+    l->max_message = pl.max_message;
     lua_pushvalue(L, 6);
     l->on_connection = luaL_ref(L, LUA_REGISTRYINDEX);
     l->h.uv = &l->u.handle;
@@ -267,21 +280,21 @@ static void connect_cb(uv_connect_t *req, int status)
 static int l_connect(lua_State *L)
 {
     jr_loop *loop = jr_loop_get(L);
-    int tcp = is_tcp(L), rc;
-    const char *where = luaL_checkstring(L, 2);
-    int port = tcp ? (int)luaL_checkinteger(L, 3) : 0;
-    jr_frame_kind kind = check_framing(L, 4);
-    size_t max_message = (size_t)luaL_checknumber(L, 5);
+    place pl;
+    int tcp, rc;
+    const char *where;
     struct sockaddr_storage addr;
     connect_req *c;
     jr_stream *s;
-    luaL_checktype(L, 6, LUA_TFUNCTION);
-    if (tcp && (rc = resolve(loop->uv, where, port, &addr)) != 0)
+    read_place(L, &pl);
+    tcp = pl.tcp;
+    where = pl.where;
+    if (tcp && (rc = resolve(loop->uv, where, pl.port, &addr)) != 0)
         return push_failure(L, where, rc);
     c = (connect_req *)calloc(1, sizeof *c);
     if (c == NULL)
         return luaL_error(L, "not enough memory");
-    s = jr_stream_new(L, loop, kind, max_message);
+    s = jr_stream_new(L, loop, pl.kind, pl.max_message);
     rc = tcp ? uv_tcp_init(loop->uv, &s->u.tcp) : uv_pipe_init(loop->uv, &s->u.pipe, 0);
     if (rc != 0) {
         *(jr_stream **)lua_touserdata(L, -1) = NULL;

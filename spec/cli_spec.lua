@@ -25,41 +25,31 @@ local function call(args)
 end
 
 describe("jsonrpc serve and call", function()
-  local dir, pidfile, errfile, url
+  local bg, url, sock_dir
 
   setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir))
-    pidfile, errfile = dir .. "/pid", dir .. "/err"
-    -- the server in the background; its exit status lands in dir/status
-    assert(os.execute(("(%s serve spec/support/calc.lua --listen tcp://127.0.0.1:0 "
-      .. "--listen unix://%s/calc.sock 2>%s & echo $! >%s; wait $!; echo $? >%s/status) "
-      .. ">/dev/null 2>&1 &"):format(CMD, dir, errfile, pidfile, dir)))
-    for _ = 1, 100 do
-      local f = io.open(errfile)
-      local text = f and f:read("*a") or ""
-      if f then f:close() end
-      url = text:match("listening on (tcp://[%d%.]+:%d+)")
-      if url and text:find("unix://", 1, true) then break end
-      os.execute("sleep 0.05")
-    end
-    assert(url, "the server did not start")
+    sock_dir = os.tmpname()
+    os.remove(sock_dir)
+    assert(os.execute("mkdir -p " .. sock_dir))
+    bg = util.background(("%s serve spec/support/calc.lua --listen tcp://127.0.0.1:0 "
+      .. "--listen unix://%s/calc.sock"):format(CMD, sock_dir))
+    assert(bg.wait_for("unix://"), "the server did not start: " .. bg.stderr())
+    url = bg.stderr():match("listening on (tcp://[%d%.]+:%d+)")
   end)
 
   teardown(function()
-    os.execute("rm -rf " .. dir)
+    bg.cleanup()
+    os.execute("rm -rf " .. sock_dir)
   end)
 
   it("prints the result as JSON and exits 0", function()
     local out, _, code = call(url .. " add '[1,2]'")
     assert.equal(0, code)
     assert.equal("3\n", out)
-    out, _, code = call(("unix://%s/calc.sock add '[40,2]'"):format(dir))
+    out, _, code = call(("unix://%s/calc.sock add '[40,2]'"):format(sock_dir))
     assert.equal("42\n", out)
     assert.equal(0, code)
   end)
-
   it("prints a JSON-RPC error object on stderr and exits 1", function()
     local out, stderr, code = call(url .. " fail")
     assert.equal(1, code)
@@ -105,19 +95,8 @@ describe("jsonrpc serve and call", function()
   end)
 
   it("stops cleanly on SIGTERM, removing its socket", function()
-    local f = io.open(pidfile)
-    local pid = f:read("*n")
-    f:close()
-    assert(os.execute("kill -TERM " .. pid))
-    local status
-    for _ = 1, 100 do
-      local sf = io.open(dir .. "/status")
-      status = sf and sf:read("*n")
-      if sf then sf:close() end
-      if status then break end
-      os.execute("sleep 0.05")
-    end
-    assert.equal(0, status)
-    assert.is_nil(io.open(dir .. "/calc.sock"))
+    assert(bg.signal("TERM"))
+    assert.equal(0, bg.wait())
+    assert.is_nil(io.open(sock_dir .. "/calc.sock"))
   end)
 end)

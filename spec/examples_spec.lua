@@ -64,38 +64,18 @@ describe("examples", function()
   end)
 
   it("calculator_client talks to calculator_server over TCP; Ctrl-C stops the server", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir))
-    assert(os.execute(("(%s examples/calculator_server.lua tcp://127.0.0.1:0 2>%s/err & "
-      .. "echo $! >%s/pid; wait $!; echo $? >%s/status) >/dev/null 2>&1 &"):format(lua, dir, dir, dir)))
-    local url
-    for _ = 1, 100 do
-      local f = io.open(dir .. "/err")
-      url = f and f:read("*a"):match("listening on (tcp://%S+)")
-      if f then f:close() end
-      if url then break end
-      os.execute("sleep 0.05")
-    end
-    assert(url, "the calculator did not start")
+    local util = require "spec.support.util"
+    local bg = util.background(lua .. " examples/calculator_server.lua tcp://127.0.0.1:0")
+    local url = bg.wait_for("listening on (tcp://%S+)")
+    assert(url, "the calculator did not start: " .. bg.stderr())
     local ok, out = run("examples/calculator_client.lua " .. url)
     assert(ok, out)
     assert.matches("add%(2, 3%)%s+=\t5", out)
     assert.matches("division by zero\t1", out)
     assert.matches("in flight%s+=\t11 22 33", out)
-    local f = io.open(dir .. "/pid")
-    local pid = f:read("*n")
-    f:close()
-    os.execute("kill -INT " .. pid)
-    local status
-    for _ = 1, 100 do
-      local sf = io.open(dir .. "/status")
-      status = sf and sf:read("*n")
-      if sf then sf:close() end
-      if status then break end
-      os.execute("sleep 0.05")
-    end
-    os.execute("rm -rf " .. dir)
+    bg.signal("INT")
+    local status = bg.wait()
+    bg.cleanup()
     assert.equal(0, status)
   end)
 

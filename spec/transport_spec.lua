@@ -2,8 +2,10 @@
 -- calls both ways; failures that cost only their own connection; the loop
 -- shared with luv; exiting with connections open.
 local jsonrpc = require "jsonrpc"
+local util = require "spec.support.util"
 local core = require "jsonrpc.core"
 local uv = require "luv"
+local run_until = util.run_until
 
 local codes = jsonrpc.codes
 
@@ -24,19 +26,6 @@ local function new_server()
   return server
 end
 
--- runs the loop until cond() holds, for at most ms milliseconds (a ticking
--- timer keeps run("once") from blocking past the deadline)
-local function run_until(cond, ms)
-  local tick = uv.new_timer()
-  tick:start(10, 10, function() end)
-  local deadline = uv.now() + (ms or 5000)
-  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
-  tick:close()
-  -- let the close finish: Debian's luv 1.44 crashes at exit on a luv
-  -- handle whose close is still pending
-  jsonrpc.run("nowait")
-  return cond()
-end
 
 local server, listener
 before_each(function()

@@ -3,31 +3,14 @@
 -- frames in one read, multibyte bodies, and a 64 MiB message each way, for
 -- content-length, be32 and ndjson.
 local jsonrpc = require "jsonrpc"
+local util = require "spec.support.util"
 local uv = require "luv"
+local run_until = util.run_until
+local node = util.node
 
 local BIG = 64 * 1024 * 1024
 
-local function run_until(cond, ms)
-  local tick = uv.new_timer()
-  tick:start(10, 10, function() end)
-  local deadline = uv.now() + (ms or 60000)
-  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
-  tick:close()
-  jsonrpc.run("nowait")   -- (luv 1.44 crashes at exit on a pending close)
-  return cond()
-end
 
-local function node(args)
-  local proc = { out = "" }
-  local stdout = uv.new_pipe(false)
-  proc.handle = uv.spawn("node", { args = args, stdio = { nil, stdout, 2 } },
-    function(code) proc.code = code; proc.handle:close() end)
-  assert(proc.handle, "cannot start node")
-  stdout:read_start(function(_, data)
-    if data then proc.out = proc.out .. data else stdout:close() end
-  end)
-  return proc
-end
 
 describe("framing against a hand-framing Node peer", function()
   for _, framing in ipairs{"content-length", "be32", "ndjson"} do
@@ -40,7 +23,7 @@ describe("framing against a hand-framing Node peer", function()
       local l = assert(server:listen("tcp://127.0.0.1:0", {framing = framing}))
       local host, port = l:address()
       local proc = node({ "spec/interop/raw_peer.js", framing, host, tostring(port) })
-      assert.is_true(run_until(function() return proc.code ~= nil end))
+      assert.is_true(run_until(function() return proc.code ~= nil end, 60000))
       assert.equal(0, proc.code)
       local r = assert(jsonrpc.decode(proc.out:match("[^\n]+")), proc.out)
       assert.equal(3, r.split_header)

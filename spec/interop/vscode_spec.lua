@@ -4,39 +4,12 @@
 local jsonrpc = require "jsonrpc"
 local util = require "spec.support.util"
 local uv = require "luv"
+local run_until = util.run_until
+local node = util.node
 
 local lua = util.interpreter()
 
-local function run_until(cond, ms)
-  local tick = uv.new_timer()
-  tick:start(10, 10, function() end)
-  local deadline = uv.now() + (ms or 15000)
-  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
-  tick:close()
-  -- let the close finish: Debian's luv 1.44 crashes at exit on a luv
-  -- handle whose close is still pending
-  jsonrpc.run("nowait")
-  return cond()
-end
 
--- starts node with args; returns a table collecting its stdout, its exit
--- code once known, and its stdin pipe
-local function node(args)
-  local proc = { out = "" }
-  local stdin, stdout = uv.new_pipe(false), uv.new_pipe(false)
-  proc.handle = uv.spawn("node", { args = args, stdio = { stdin, stdout, 2 } },
-    function(code)
-      proc.code = code
-      proc.handle:close()
-      if not stdin:is_closing() then stdin:close() end
-    end)
-  assert(proc.handle, "cannot start node")
-  stdout:read_start(function(_, data)
-    if data then proc.out = proc.out .. data else stdout:close() end
-  end)
-  proc.stdin = stdin
-  return proc
-end
 
 local function our_server()
   local server = jsonrpc.server()
@@ -64,7 +37,7 @@ describe("vscode-jsonrpc as the client", function()
     local listener = assert(server:listen("tcp://127.0.0.1:0"))
     local host, port = listener:address()
     local proc = node({ "spec/interop/vscode_client.js", "tcp", host, tostring(port) })
-    assert.is_true(run_until(function() return proc.code ~= nil end))
+    assert.is_true(run_until(function() return proc.code ~= nil end, 60000))
     assert.equal(0, proc.code)
     check_client_report(proc.out)
     server:close()
@@ -95,7 +68,7 @@ describe("vscode-jsonrpc as the server", function()
     local text = string.rep("é😀 ünïcödé ", 65536)
     assert.equal(text, conn:call("echo", {text}))
     conn:notify("note", {"hi"})
-    assert.is_true(run_until(function() return noted ~= nil end))
+    assert.is_true(run_until(function() return noted ~= nil end, 15000))
     assert.equal("hi", noted)
     local results = {}
     for i = 1, 20 do
@@ -117,12 +90,12 @@ describe("vscode-jsonrpc as the server", function()
 
   it("is called over TCP", function()
     local proc = node({ "spec/interop/vscode_server.js", "tcp" })
-    assert.is_true(run_until(function() return proc.out:find("\n") ~= nil end))
+    assert.is_true(run_until(function() return proc.out:find("\n") ~= nil end, 15000))
     local port = assert(tonumber(proc.out:match("%d+")))
     local conn = assert(jsonrpc.connect("tcp://127.0.0.1:" .. port))
     exercise(conn)
     conn:close()
     proc.stdin:shutdown()   -- it exits when its stdin ends
-    assert.is_true(run_until(function() return proc.code ~= nil end))
+    assert.is_true(run_until(function() return proc.code ~= nil end, 60000))
   end)
 end)

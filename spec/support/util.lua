@@ -13,6 +13,83 @@ function util.interpreter()
   return arg and arg[i] or "lua5.4"
 end
 
+--- Runs the event loop until cond() holds, for at most ms milliseconds
+-- (a ticking timer keeps run("once") from blocking past the deadline).
+-- Returns cond().
+function util.run_until(cond, ms)
+  local uv = require "luv"
+  local tick = uv.new_timer()
+  tick:start(10, 10, function() end)
+  local deadline = uv.now() + (ms or 5000)
+  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
+  tick:close()
+  -- let the close finish: Debian's luv 1.44 crashes at exit on a luv
+  -- handle whose close is still pending
+  jsonrpc.run("nowait")
+  return cond()
+end
+
+--- Starts `node args...` on the loop; returns {out = stdout so far,
+-- code = exit code once known, stdin = a pipe to its stdin}.
+function util.node(args)
+  local uv = require "luv"
+  local proc = { out = "" }
+  local stdin, stdout = uv.new_pipe(false), uv.new_pipe(false)
+  proc.handle = uv.spawn("node", { args = args, stdio = { stdin, stdout, 2 } },
+    function(code)
+      proc.code = code
+      proc.handle:close()
+      if not stdin:is_closing() then stdin:close() end
+    end)
+  assert(proc.handle, "cannot start node")
+  stdout:read_start(function(_, data)
+    if data then proc.out = proc.out .. data else stdout:close() end
+  end)
+  proc.stdin = stdin
+  return proc
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+--- Runs a shell command in the background, its stderr into a file; returns
+-- a handle with stderr() (what it wrote so far), signal(name) and
+-- wait() (its exit status, or nil after 5 s). cleanup() removes its files.
+function util.background(command)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  assert(os.execute(("(%s 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/status) >/dev/null 2>&1 &")
+    :format(command, dir, dir, dir)))
+  local bg = { dir = dir }
+  function bg.stderr() return read_file(dir .. "/err") or "" end
+  function bg.wait_for(pattern)
+    for _ = 1, 100 do
+      local found = bg.stderr():match(pattern)
+      if found then return found end
+      os.execute("sleep 0.05")
+    end
+  end
+  function bg.signal(name)
+    local pid = tonumber(read_file(dir .. "/pid") or "")
+    return pid and os.execute(("kill -%s %d"):format(name, pid))
+  end
+  function bg.wait()
+    for _ = 1, 100 do
+      local status = tonumber(read_file(dir .. "/status") or "")
+      if status then return status end
+      os.execute("sleep 0.05")
+    end
+  end
+  function bg.cleanup() os.execute("rm -rf " .. dir) end
+  return bg
+end
+
 return util.quick and math.max(1, math.floor(n / 20)) or n
 end
 
@@ -208,6 +285,83 @@ function util.interpreter()
   return arg and arg[i] or "lua5.4"
 end
 
+--- Runs the event loop until cond() holds, for at most ms milliseconds
+-- (a ticking timer keeps run("once") from blocking past the deadline).
+-- Returns cond().
+function util.run_until(cond, ms)
+  local uv = require "luv"
+  local tick = uv.new_timer()
+  tick:start(10, 10, function() end)
+  local deadline = uv.now() + (ms or 5000)
+  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
+  tick:close()
+  -- let the close finish: Debian's luv 1.44 crashes at exit on a luv
+  -- handle whose close is still pending
+  jsonrpc.run("nowait")
+  return cond()
+end
+
+--- Starts `node args...` on the loop; returns {out = stdout so far,
+-- code = exit code once known, stdin = a pipe to its stdin}.
+function util.node(args)
+  local uv = require "luv"
+  local proc = { out = "" }
+  local stdin, stdout = uv.new_pipe(false), uv.new_pipe(false)
+  proc.handle = uv.spawn("node", { args = args, stdio = { stdin, stdout, 2 } },
+    function(code)
+      proc.code = code
+      proc.handle:close()
+      if not stdin:is_closing() then stdin:close() end
+    end)
+  assert(proc.handle, "cannot start node")
+  stdout:read_start(function(_, data)
+    if data then proc.out = proc.out .. data else stdout:close() end
+  end)
+  proc.stdin = stdin
+  return proc
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+--- Runs a shell command in the background, its stderr into a file; returns
+-- a handle with stderr() (what it wrote so far), signal(name) and
+-- wait() (its exit status, or nil after 5 s). cleanup() removes its files.
+function util.background(command)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  assert(os.execute(("(%s 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/status) >/dev/null 2>&1 &")
+    :format(command, dir, dir, dir)))
+  local bg = { dir = dir }
+  function bg.stderr() return read_file(dir .. "/err") or "" end
+  function bg.wait_for(pattern)
+    for _ = 1, 100 do
+      local found = bg.stderr():match(pattern)
+      if found then return found end
+      os.execute("sleep 0.05")
+    end
+  end
+  function bg.signal(name)
+    local pid = tonumber(read_file(dir .. "/pid") or "")
+    return pid and os.execute(("kill -%s %d"):format(name, pid))
+  end
+  function bg.wait()
+    for _ = 1, 100 do
+      local status = tonumber(read_file(dir .. "/status") or "")
+      if status then return status end
+      os.execute("sleep 0.05")
+    end
+  end
+  function bg.cleanup() os.execute("rm -rf " .. dir) end
+  return bg
+end
+
 return util.random_string(rand, 20) end
   if r == 2 then return rand(-2147483647, 2147483647) end
   if r == 3 then return (rand() - 0.5) * 10 ^ rand(-20, 20) end
@@ -232,6 +386,83 @@ function util.interpreter()
   local i = -1
   while arg and arg[i - 1] do i = i - 1 end
   return arg and arg[i] or "lua5.4"
+end
+
+--- Runs the event loop until cond() holds, for at most ms milliseconds
+-- (a ticking timer keeps run("once") from blocking past the deadline).
+-- Returns cond().
+function util.run_until(cond, ms)
+  local uv = require "luv"
+  local tick = uv.new_timer()
+  tick:start(10, 10, function() end)
+  local deadline = uv.now() + (ms or 5000)
+  while not cond() and uv.now() < deadline do jsonrpc.run("once") end
+  tick:close()
+  -- let the close finish: Debian's luv 1.44 crashes at exit on a luv
+  -- handle whose close is still pending
+  jsonrpc.run("nowait")
+  return cond()
+end
+
+--- Starts `node args...` on the loop; returns {out = stdout so far,
+-- code = exit code once known, stdin = a pipe to its stdin}.
+function util.node(args)
+  local uv = require "luv"
+  local proc = { out = "" }
+  local stdin, stdout = uv.new_pipe(false), uv.new_pipe(false)
+  proc.handle = uv.spawn("node", { args = args, stdio = { stdin, stdout, 2 } },
+    function(code)
+      proc.code = code
+      proc.handle:close()
+      if not stdin:is_closing() then stdin:close() end
+    end)
+  assert(proc.handle, "cannot start node")
+  stdout:read_start(function(_, data)
+    if data then proc.out = proc.out .. data else stdout:close() end
+  end)
+  proc.stdin = stdin
+  return proc
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+--- Runs a shell command in the background, its stderr into a file; returns
+-- a handle with stderr() (what it wrote so far), signal(name) and
+-- wait() (its exit status, or nil after 5 s). cleanup() removes its files.
+function util.background(command)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  assert(os.execute(("(%s 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/status) >/dev/null 2>&1 &")
+    :format(command, dir, dir, dir)))
+  local bg = { dir = dir }
+  function bg.stderr() return read_file(dir .. "/err") or "" end
+  function bg.wait_for(pattern)
+    for _ = 1, 100 do
+      local found = bg.stderr():match(pattern)
+      if found then return found end
+      os.execute("sleep 0.05")
+    end
+  end
+  function bg.signal(name)
+    local pid = tonumber(read_file(dir .. "/pid") or "")
+    return pid and os.execute(("kill -%s %d"):format(name, pid))
+  end
+  function bg.wait()
+    for _ = 1, 100 do
+      local status = tonumber(read_file(dir .. "/status") or "")
+      if status then return status end
+      os.execute("sleep 0.05")
+    end
+  end
+  function bg.cleanup() os.execute("rm -rf " .. dir) end
+  return bg
 end
 
 return util
