@@ -79,5 +79,10 @@ bench-dispatch: all
 bench-framing: all
 	$(LUA_BIN) bench/framing.lua
 
+# C programs for the benchmarks against peers (issue: benchmarks)
+build/bench/%: bench/%.c | build/.deps
+	@mkdir -p build/bench
+	$(CC) -O2 -g -D_GNU_SOURCE $(WARN) -o $@ $< -luv
+
 clean:
 	rm -rf build
