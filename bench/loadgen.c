@@ -31,6 +31,8 @@ typedef struct conn {
     uint64_t next_id;
     uint64_t sent_at[2 * MAX_IN_FLIGHT];   /* by id, for the ids in flight */
     int in_flight;
+    char *out;                /* requests not written yet: one write per read */
+    size_t out_len, out_cap;
     struct bench *b;
 } conn;
 
@@ -85,16 +87,33 @@ static void send_one(conn *c)
         *p++ = ']';
     {
         size_t blen = (size_t)(p - body);
-        write_req *w = (write_req *)malloc(sizeof *w + blen + 64);
-        int hlen = sprintf(w->data, "Content-Length: %zu\r\n\r\n", blen);
-        uv_buf_t buf;
-        memcpy(w->data + hlen, body, blen);
-        buf = uv_buf_init(w->data, (unsigned)(hlen + blen));
+        char head[64];
+        int hlen = sprintf(head, "Content-Length: %zu\r\n\r\n", blen);
+        if (c->out_cap - c->out_len < (size_t)hlen + blen) {
+            c->out_cap = (c->out_len + (size_t)hlen + blen) * 2;
+            c->out = (char *)realloc(c->out, c->out_cap);
+        }
+        memcpy(c->out + c->out_len, head, (size_t)hlen);
+        memcpy(c->out + c->out_len + hlen, body, blen);
+        c->out_len += (size_t)hlen + blen;
         c->sent_at[first % (2 * MAX_IN_FLIGHT)] = uv_hrtime();
         c->in_flight++;
-        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wrote) != 0)
-            die("write", 0);
     }
+}
+
+/* Writes the queued requests in one write. */
+static void flush(conn *c)
+{
+    write_req *w;
+    uv_buf_t buf;
+    if (c->out_len == 0)
+        return;
+    w = (write_req *)malloc(sizeof *w + c->out_len);
+    memcpy(w->data, c->out, c->out_len);
+    buf = uv_buf_init(w->data, (unsigned)c->out_len);
+    c->out_len = 0;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wrote) != 0)
+        die("write", 0);
 }
 
 static void record(bench *b, uint64_t ns, uint64_t calls)
@@ -191,6 +210,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     memmove(c->buf, c->buf + at, c->len - at);
     c->len -= at;
+    flush(c);
 }
 
 static void connected(uv_connect_t *req, int status)
@@ -202,6 +222,7 @@ static void connected(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     for (i = 0; i < c->b->o.in_flight; i++)
         send_one(c);
+    flush(c);
 }
 
 static void start_measuring(uv_timer_t *t)
