@@ -78,6 +78,8 @@ static void deliver(jr_stream *s)
     jr_framer_shrink(&s->framer);
 }
 
+static void flush_pending(jr_stream *s);
+
 static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     jr_stream *s = (jr_stream *)handle->data;
@@ -94,7 +96,11 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     (void)buf;
     if (n > 0) {
         jr_framer_commit(&s->framer, (size_t)n);
+        s->in_read++;
         deliver(s);
+        s->in_read--;
+        if (s->in_read == 0)
+            flush_pending(s);
     } else if (n == UV_EOF) {
         jr_stream_close(s, "closed by the peer");
     } else if (n == UV_ENOBUFS) {
@@ -132,6 +138,7 @@ static void release(jr_stream *s)
     if (--s->handles > 0)
         return;
     jr_framer_free(&s->framer);
+    jr_buf_release(&s->pending);
     free(s);
 }
 
@@ -173,6 +180,11 @@ void jr_stream_close(jr_stream *s, const char *reason)
 {
     if (uv_is_closing(&s->u.handle))
         return;
+    if (s->pending.len > 0) {   /* answers collected during this read */
+        uv_buf_t buf = uv_buf_init(s->pending.data, (unsigned int)s->pending.len);
+        (void)uv_try_write(s->writer, &buf, 1);
+        s->pending.len = 0;
+    }
     if (reason != s->reason)
         snprintf(s->reason, sizeof s->reason, "%s", reason);
     jr_handle_close(&s->h);   /* on_close stops reading, closes the writer */
@@ -195,6 +207,7 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     luaL_getmetatable(L, STREAM_MT);
     lua_setmetatable(L, -2);
     jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
+    s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
     s->on_message = s->on_close = LUA_NOREF;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->h.uv = &s->u.handle;
@@ -238,6 +251,45 @@ static void write_cb(uv_write_t *req, int status)
     }
 }
 
+/* Writes n bytes at data (copied) with one uv_write; 0 or a libuv error. */
+static int write_bytes(jr_stream *s, const char *data, size_t n)
+{
+    write_req *w = (write_req *)malloc(sizeof *w + n);
+    uv_buf_t buf;
+    int rc;
+    if (w == NULL)
+        return UV_ENOMEM;
+    memcpy(w->data, data, n);
+    w->s = s;
+    w->len = n;
+    buf = uv_buf_init(w->data, (unsigned int)n);
+    rc = uv_write(&w->req, s->writer, &buf, 1, write_cb);
+    if (rc < 0)
+        free(w);
+    return rc;
+}
+
+/* The writes collected while one read was delivered go out in one. */
+static void flush_pending(jr_stream *s)
+{
+    int rc;
+    if (s->pending.len == 0 || uv_is_closing(&s->u.handle))
+        return;
+    rc = write_bytes(s, s->pending.data, s->pending.len);
+    s->pending.len = 0;
+    jr_buf_trim(&s->pending, 1u << 20);
+    if (rc < 0) {
+        char why[120];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
+        jr_stream_close(s, why);
+        return;
+    }
+    if (uv_stream_get_write_queue_size(s->writer) > s->high_water && s->reading) {
+        s->throttled = 1;
+        stop_reading(s);
+    }
+}
+
 /* stream:write(text): frames text and queues it; true, or nil and why. */
 static int l_write(lua_State *L)
 {
@@ -260,6 +312,13 @@ static int l_write(lua_State *L)
         return luaL_argerror(L, 2, why);
     hlen = jr_frame_header_write(s->framer.kind, n, head);
     tlen = s->framer.kind == JR_FRAME_NDJSON;
+    if (s->in_read) {   /* answers to what one read brought: one write */
+        if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
+            || (tlen && jr_buf_addc(&s->pending, '\n') != 0))
+            return luaL_error(L, "not enough memory");
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     w = (write_req *)malloc(sizeof *w + hlen + n + tlen);
     if (w == NULL)
         return luaL_error(L, "not enough memory");
@@ -378,7 +437,8 @@ static int l_is_closing(lua_State *L)
 static int l_queued(lua_State *L)
 {
     jr_stream *s = *check_box(L);
-    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)uv_stream_get_write_queue_size(s->writer));
+    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)(uv_stream_get_write_queue_size(s->writer)
+                                                       + s->pending.len));
     return 1;
 }
 

@@ -35,6 +35,9 @@ typedef struct jr_stream {
     int throttled;            /* reading stopped while writes are queued */
     int paused;               /* reading stopped by Lua (pause/resume) */
     int finishing;            /* shutting down after the queued writes */
+    int in_read;              /* delivering what one read brought: writes
+                                 collect in `pending` and go out in one */
+    jr_buf pending;
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */
     struct jr_stream **box;   /* the Lua object's pointer, cleared on close */
