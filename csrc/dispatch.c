@@ -28,7 +28,9 @@ static void luaL_typerror_compat(lua_State *L, int arg, const char *tname)
 #define BUF_KEEP (64u << 10)
 
 /* Fields of a server's data table (registry-held, integer keys for speed). */
-enum { D_METHODS = 1, D_ON_REQUEST, D_ON_RESPONSE, D_ON_ERROR, D_OUT, D_SCRATCH };
+enum { D_METHODS = 1, D_ON_REQUEST, D_ON_RESPONSE, D_ON_ERROR, D_OUT, D_SCRATCH, D_THREADS };
+
+#define THREAD_POOL 64   /* handler threads kept for reuse, per server */
 
 /* Upvalues of the server's methods. */
 #define UV_SERVER_MT lua_upvalueindex(1)
@@ -590,8 +592,20 @@ static void defer_job(exchange *x, const jr_envelope *e, int thread)
 static int invoke_in_thread(exchange *x, const jr_envelope *e, int nargs)
 {
     lua_State *L = x->L, *co;
-    int first = lua_gettop(L) - nargs, nres, status;   /* the fn is at first */
-    co = lua_newthread(L);
+    int first = lua_gettop(L) - nargs, nres, status, pooled;   /* the fn is at first */
+    /* a thread whose handler finished without waiting can start another */
+    lua_rawgeti(L, x->data, D_THREADS);
+    pooled = (int)lua_rawlen(L, -1);
+    if (pooled > 0) {
+        lua_rawgeti(L, -1, pooled);
+        lua_pushnil(L);
+        lua_rawseti(L, -3, pooled);
+        lua_remove(L, -2);
+        co = lua_tothread(L, -1);
+    } else {
+        lua_pop(L, 1);
+        co = lua_newthread(L);
+    }
     lua_insert(L, first);                      /* thread, fn, args */
     lua_pushvalue(L, x->runner);
     lua_insert(L, first + 1);                  /* thread, runner, fn, args */
@@ -600,9 +614,17 @@ static int invoke_in_thread(exchange *x, const jr_envelope *e, int nargs)
     if (status == LUA_OK) {                    /* ok, a, b */
         int res = lua_gettop(L) + 1, ok;
         lua_xmove(co, L, nres);
+        lua_settop(co, 0);
         lua_settop(L, res + 2);
         ok = lua_toboolean(L, res);
         lua_remove(L, res);
+        lua_rawgeti(L, x->data, D_THREADS);    /* back to the pool */
+        pooled = (int)lua_rawlen(L, -1);
+        if (pooled < THREAD_POOL) {
+            lua_pushvalue(L, first);
+            lua_rawseti(L, -2, pooled + 1);
+        }
+        lua_pop(L, 1);
         lua_remove(L, first);                  /* the thread */
         if (!ok) {                             /* an error value or a failure */
             lua_pop(L, 1);
@@ -1261,6 +1283,8 @@ static int l_server(lua_State *L)
     lua_rawseti(L, -2, D_OUT);
     srv->scratch = jr_buf_newbox(L);
     lua_rawseti(L, -2, D_SCRATCH);
+    lua_newtable(L);
+    lua_rawseti(L, -2, D_THREADS);
     for (i = 0; lua_istable(L, 1) && i < sizeof hooks / sizeof hooks[0]; i++) {
         lua_getfield(L, 1, hooks[i].name);
         if (!lua_isnil(L, -1) && !is_callable(L, -1))
