@@ -412,15 +412,7 @@ local function main()
       below[#below + 1] = format("%s/%s %.2f", r.input, r.op, r.ratio)
     end
   end
-  if #below == 0 then
-    print("goal ratio >= 1.0 everywhere: MET")
-  else
-    print("goal ratio >= 1.0 everywhere: NOT MET; below 1.0: " .. concat(below, ", "))
-  end
-  if warnings > 0 then
-    print(format("(%d sanity warning(s) above)", warnings))
-  end
-  print(format("total cpu time %.1f s", clock() - t_start))
+  support.print_goal("goal ratio >= 1.0 everywhere", below, warnings, t_start)
 end
 
 local ok, err = pcall(main)

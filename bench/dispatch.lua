@@ -358,16 +358,8 @@ local function main()
       below[#below + 1] = format("%s %.2fx", r.name, r.ratio)
     end
   end
-  if #below == 0 then
-    print(format("goal ours >= %gx the pure-Lua dispatcher everywhere: MET", GOAL))
-  else
-    print(format("goal ours >= %gx the pure-Lua dispatcher everywhere: NOT MET; below %gx: %s",
-      GOAL, GOAL, concat(below, ", ")))
-  end
-  if warnings > 0 then
-    print(format("(%d warning(s) above)", warnings))
-  end
-  print(format("total cpu time %.1f s", clock() - t_start))
+  support.print_goal(format("goal ours >= %gx the pure-Lua dispatcher everywhere", GOAL),
+    below, warnings, t_start)
 end
 
 local ok, err = pcall(main)

@@ -91,4 +91,18 @@ function M.deepeq(a, b, path)
   return false, format("%s: %s vs %s", path, tostring(a), tostring(b))
 end
 
+--- Prints the goal's line (MET, or the rows below it), the sanity
+-- warnings, and the CPU time since t_start.
+function M.print_goal(goal, below, warnings, t_start)
+  if #below == 0 then
+    print(goal .. ": MET")
+  else
+    print(goal .. ": NOT MET; below: " .. table.concat(below, ", "))
+  end
+  if warnings > 0 then
+    print(format("(%d warning(s) above)", warnings))
+  end
+  print(format("total cpu time %.1f s", clock() - t_start))
+end
+
 return M

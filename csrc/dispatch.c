@@ -282,8 +282,6 @@ static jr_id id_of(const jr_envelope *e)
     return id;
 }
 
-static void write_error_value(exchange *x, const jr_envelope *e, int err_idx);
-
 /* Reports to on_response (req, result, err) when set. */
 static void notify_response(exchange *x, const jr_envelope *e, int result, int err)
 {

@@ -165,12 +165,6 @@ static int l_run(lua_State *L)
     return 1;
 }
 
-static int l_loop_alive(lua_State *L)
-{
-    lua_pushboolean(L, uv_loop_alive(jr_loop_get(L)->uv));
-    return 1;
-}
-
 /* ---- one-shot timers: core.timer(ms, fn) -> timer; timer:stop() ---- */
 
 #define TIMER_MT "jsonrpc.timer"
@@ -262,8 +256,6 @@ void jr_loop_open(lua_State *L)
 {
     lua_pushcfunction(L, l_run);
     lua_setfield(L, -2, "run");
-    lua_pushcfunction(L, l_loop_alive);
-    lua_setfield(L, -2, "loop_alive");
     if (luaL_newmetatable(L, TIMER_MT)) {
         static const luaL_Reg methods[] = {
             {"stop", l_timer_stop}, {"close", l_timer_stop},

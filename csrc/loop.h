@@ -63,7 +63,7 @@ void jr_handle_push(lua_State *L, const jr_handle *h);
  * the Lua state's finalizers when it closes. */
 void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
-/* Adds run, loop_alive to the table on top. */
+/* Adds run and timer to the table on top. */
 void jr_loop_open(lua_State *L);
 
 #endif

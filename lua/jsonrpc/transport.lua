@@ -354,6 +354,5 @@ function M.close_server(server, opts)
 end
 
 M.run = core.run
-M.luv = has_luv and luv or nil
 
 return M
