@@ -3,10 +3,14 @@
  * JSON (the id is copied as the bytes after "id":). No real JSON-RPC server
  * can be faster; it shows how close one comes to the limit.
  *
- *   floor HOST PORT      (port 0 picks one; the port is printed on stdout)
+ *   floor HOST PORT      (port 0 picks one; prints "listening on tcp://...")
  *
- * A batch (a body starting with '[') gets an array with one response per
- * "id". All the answers to one read go out in one write. */
+ * The methods are told apart by their bytes: `echo` answers with the bytes
+ * of its params inside the brackets, `sleep` answers after 1 ms on a timer,
+ * `stream` [n] writes n `tick` notifications (the counter is the only thing
+ * formatted) before its answer; anything else gets the result 3. A batch (a
+ * body starting with '[') gets an array with one result 3 per "id". The
+ * answers to one read go out in one write. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@ typedef struct client {
     uv_tcp_t tcp;
     char *buf;
     size_t len, cap;
+    int refs;                 /* the handle, and each timer or stream going on */
 } client;
 
 typedef struct out {
@@ -24,13 +29,30 @@ typedef struct out {
     size_t len, cap;
 } out;
 
+typedef struct later {        /* a sleep's answer, or a stream in progress */
+    uv_timer_t timer;
+    client *c;
+    char id[32];
+    size_t id_len;
+    unsigned long sent, total;
+} later;
+
 static uv_loop_t *loop;
+
+static void *must(void *p)
+{
+    if (p == NULL) {
+        fprintf(stderr, "floor: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
 
 static void put(out *o, const char *p, size_t n)
 {
     if (o->cap - o->len < n) {
         o->cap = (o->len + n) * 2;
-        o->data = (char *)realloc(o->data, o->cap);
+        o->data = (char *)must(realloc(o->data, o->cap));
     }
     memcpy(o->data + o->len, p, n);
     o->len += n;
@@ -49,11 +71,20 @@ static const char *id_token(const char *p, const char *end, size_t *n)
     return id;
 }
 
-static void answer(out *o, const char *body, size_t len)
+static void frame(out *o, const char *body, size_t len)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", len);
+    put(o, head, (size_t)n);
+    put(o, body, len);
+}
+
+/* The fixed answer 3 to a request, or to each member of a batch. */
+static void answer_fixed(out *o, const char *body, size_t len)
 {
     static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":3,\"id\":";
     const char *p = body, *end = body + len, *id;
-    char resp[4096], framed[64];
+    char resp[8192];
     size_t rlen = 0, n;
     int batch = len > 0 && body[0] == '[', first = 1;
     if (batch)
@@ -73,9 +104,37 @@ static void answer(out *o, const char *body, size_t len)
     }
     if (batch)
         resp[rlen++] = ']';
-    n = (size_t)snprintf(framed, sizeof framed, "Content-Length: %zu\r\n\r\n", rlen);
-    put(o, framed, n);
-    put(o, resp, rlen);
+    frame(o, resp, rlen);
+}
+
+/* echo: the bytes inside the params' brackets are the result. */
+static void answer_echo(out *o, const char *body, size_t len)
+{
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+    const char *params = memmem(body, len, "\"params\":[", 10), *id, *close;
+    size_t idn, n;
+    char tail[64], lenhead[64];
+    if (params == NULL || (id = id_token(params, body + len, &idn)) == NULL) {
+        answer_fixed(o, body, len);
+        return;
+    }
+    params += 10;
+    for (close = id; close > params && *close != ']'; close--)
+        ;
+    snprintf(tail, sizeof tail, ",\"id\":%.*s}", (int)idn, id);
+    n = (sizeof head - 1) + (size_t)(close - params) + strlen(tail);
+    snprintf(lenhead, sizeof lenhead, "Content-Length: %zu\r\n\r\n", n);
+    put(o, lenhead, strlen(lenhead));
+    put(o, head, sizeof head - 1);
+    put(o, params, (size_t)(close - params));
+    put(o, tail, strlen(tail));
+}
+
+static void send_out(client *c, out *o, uv_write_cb done)
+{
+    uv_buf_t w = uv_buf_init(o->data, (unsigned)o->len);
+    if (uv_write(&o->req, (uv_stream_t *)&c->tcp, &w, 1, done) != 0)
+        done(&o->req, -1);
 }
 
 static void written(uv_write_t *req, int status)
@@ -86,11 +145,122 @@ static void written(uv_write_t *req, int status)
     free(o);
 }
 
+static void unref_client(client *c)
+{
+    if (--c->refs == 0) {
+        free(c->buf);
+        free(c);
+    }
+}
+
 static void closed(uv_handle_t *h)
 {
-    client *c = (client *)h->data;
-    free(c->buf);
-    free(c);
+    unref_client((client *)h->data);
+}
+
+static void later_closed(uv_handle_t *h)
+{
+    later *l = (later *)h->data;
+    unref_client(l->c);
+    free(l);
+}
+
+/* The answer carrying the later's id with the given result text. */
+static void answer_later(later *l, const char *result)
+{
+    char resp[128];
+    out *o = (out *)must(calloc(1, sizeof *o));
+    int n = snprintf(resp, sizeof resp, "{\"jsonrpc\":\"2.0\",\"result\":%s,\"id\":%.*s}",
+                     result, (int)l->id_len, l->id);
+    frame(o, resp, (size_t)n);
+    send_out(l->c, o, written);
+}
+
+static void slept(uv_timer_t *t)
+{
+    later *l = (later *)t->data;
+    if (!uv_is_closing((uv_handle_t *)&l->c->tcp))
+        answer_later(l, "1");
+    uv_close((uv_handle_t *)t, later_closed);
+}
+
+static void stream_more(later *l);
+
+static void stream_written(uv_write_t *req, int status)
+{
+    later *l = (later *)req->data;
+    written(req, status);
+    if (status < 0 || uv_is_closing((uv_handle_t *)&l->c->tcp)) {
+        uv_close((uv_handle_t *)&l->timer, later_closed);
+        return;
+    }
+    stream_more(l);
+}
+
+/* stream: the next 64 KiB of ticks, then the answer; one slice is written
+ * at a time, so nothing piles up. */
+static void stream_more(later *l)
+{
+    out *o;
+    char tick[96];
+    if (l->sent == l->total) {
+        char total[32];
+        snprintf(total, sizeof total, "%lu", l->total);
+        answer_later(l, total);
+        uv_close((uv_handle_t *)&l->timer, later_closed);
+        return;
+    }
+    o = (out *)must(calloc(1, sizeof *o));
+    while (l->sent < l->total && o->len < 65536) {
+        int n = snprintf(tick, sizeof tick, "{\"jsonrpc\":\"2.0\",\"method\":\"tick\",\"params\":[%lu]}",
+                         ++l->sent);
+        frame(o, tick, (size_t)n);
+    }
+    o->req.data = l;
+    send_out(l->c, o, stream_written);
+}
+
+static later *new_later(client *c, const char *body, size_t len)
+{
+    size_t n;
+    const char *id = id_token(body, body + len, &n);
+    later *l = (later *)must(calloc(1, sizeof *l));
+    l->c = c;
+    c->refs++;
+    if (id == NULL || n >= sizeof l->id)
+        id = "null", n = 4;
+    memcpy(l->id, id, n);
+    l->id_len = n;
+    uv_timer_init(loop, &l->timer);
+    l->timer.data = l;
+    return l;
+}
+
+static int method_is(const char *method, const char *end, const char *name)
+{
+    size_t n = strlen(name);
+    return method != NULL && (size_t)(end - method) > n && memcmp(method, name, n) == 0
+           && method[n] == '"';
+}
+
+static void answer(client *c, out *o, const char *body, size_t len)
+{
+    const char *end = body + len, *method = memmem(body, len < 256 ? len : 256, "\"method\":\"", 10);
+    if (method != NULL)
+        method += 10;
+    if (method_is(method, end, "echo")) {
+        answer_echo(o, body, len);
+    } else if (method_is(method, end, "sleep")) {
+        later *l = new_later(c, body, len);
+        uv_timer_start(&l->timer, slept, 1, 0);
+    } else if (method_is(method, end, "stream")) {
+        later *l = new_later(c, body, len);
+        const char *params = memmem(body, len, "\"params\":[", 10);
+        l->total = params ? strtoul(params + 10, NULL, 10) : 0;
+        stream_more(l);
+    } else {
+        answer_fixed(o, body, len);
+    }
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -98,7 +268,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     client *c = (client *)h->data;
     if (c->cap - c->len < suggested) {
         c->cap = c->len + suggested < 2 * c->cap ? 2 * c->cap : c->len + suggested;
-        c->buf = (char *)realloc(c->buf, c->cap);
+        c->buf = (char *)must(realloc(c->buf, c->cap));
     }
     *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
 }
@@ -125,16 +295,16 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if ((size_t)(sep + 4 - head) + blen > avail)
             break;
         if (o == NULL)
-            o = (out *)calloc(1, sizeof *o);
-        answer(o, sep + 4, blen);
+            o = (out *)must(calloc(1, sizeof *o));
+        answer(c, o, sep + 4, blen);
         at += (size_t)(sep + 4 - head) + blen;
     }
     memmove(c->buf, c->buf + at, c->len - at);
     c->len -= at;
-    if (o != NULL) {
-        uv_buf_t w = uv_buf_init(o->data, (unsigned)o->len);
-        uv_write(&o->req, s, &w, 1, written);
-    }
+    if (o != NULL && o->len > 0)
+        send_out(c, o, written);
+    else
+        free(o);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -142,7 +312,8 @@ static void on_connection(uv_stream_t *server, int status)
     client *c;
     if (status < 0)
         return;
-    c = (client *)calloc(1, sizeof *c);
+    c = (client *)must(calloc(1, sizeof *c));
+    c->refs = 1;
     uv_tcp_init(loop, &c->tcp);
     c->tcp.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) == 0) {
@@ -172,7 +343,7 @@ int main(int argc, char **argv)
         return 2;
     }
     uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
-    printf("%d\n", ntohs(((struct sockaddr_in *)&bound)->sin_port));
+    printf("listening on tcp://%s:%d\n", argv[1], ntohs(((struct sockaddr_in *)&bound)->sin_port));
     fflush(stdout);
     return uv_run(loop, UV_RUN_DEFAULT);
 }

@@ -1,13 +1,21 @@
 /* A JSON-RPC load generator on libuv, in C so that it does not compete for
  * the CPU the way a Node or Lua client would.
  *
- *   loadgen HOST PORT [-c CONNECTIONS] [-n IN_FLIGHT] [-d SECONDS]
- *           [-b BATCH] [-m METHOD] [-p PARAMS_JSON] [-w WARMUP_SECONDS]
+ *   loadgen HOST PORT [-c CONNECTIONS] [-n IN_FLIGHT] [-b BATCH]
+ *           [-m METHOD] [-p PARAMS_JSON] [-s ECHO_BYTES]
+ *           [-d SECONDS] [-w WARMUP_SECONDS]        duration mode (default)
+ *           [-N CALLS] [-W WARMUP_CALLS]            count mode
+ *           [-o NOTIFICATIONS] [-W WARMUP_NOTIFICATIONS]   one-way mode
  *
  * Holds IN_FLIGHT requests (or batches of BATCH requests) in flight on each
- * connection, content-length framing, for SECONDS after a warm-up; checks
- * that every response carries a result and an id that is in flight. Prints
- * one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors. */
+ * connection, content-length framing, and checks every response: a result,
+ * an id that is in flight, and with -s the echoed string itself. -s sends
+ * `echo` with a string of ECHO_BYTES letters. Duration mode measures for
+ * SECONDS after a warm-up; count mode measures CALLS calls after WARMUP_CALLS.
+ * One-way mode calls `stream(NOTIFICATIONS)` and counts the `tick`
+ * notifications the server sends before its answer (checking that they
+ * arrive in order); the rate is notifications per second.
+ * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +23,20 @@
 #include <uv.h>
 
 #define MAX_IN_FLIGHT 4096
-#define HIST_BUCKETS 4096   /* latency histogram, 10 us wide, the last open */
+#define ID_RING (2 * MAX_IN_FLIGHT)   /* send times by id, for the ids in flight */
+#define HIST_BUCKETS 100000           /* latency histogram, 10 us wide, the last open */
+
+/* A growing byte buffer. */
+typedef struct bytes {
+    char *p;
+    size_t len, cap;
+} bytes;
 
 typedef struct options {
     const char *host, *method, *params;
     int port, connections, in_flight, batch;
     double seconds, warmup;
+    uint64_t echo_bytes, calls, warmup_calls, notifications;
 } options;
 
 typedef struct conn {
@@ -29,10 +45,11 @@ typedef struct conn {
     char *buf;                /* received bytes */
     size_t len, cap;
     uint64_t next_id;
-    uint64_t sent_at[2 * MAX_IN_FLIGHT];   /* by id, for the ids in flight */
+    uint64_t sent_at[ID_RING];
     int in_flight;
-    char *out;                /* requests not written yet: one write per read */
-    size_t out_len, out_cap;
+    bytes out;           /* requests not written yet: one write per read */
+    bytes body;          /* scratch for the request being made */
+    uint64_t ticks;           /* one-way mode: notifications seen in this call */
     struct bench *b;
 } conn;
 
@@ -40,10 +57,11 @@ typedef struct bench {
     options o;
     uv_loop_t *loop;
     conn *conns;
+    bytes params;        /* the params text of every request */
     int measuring, stopping, open;
     uint64_t start_ns, end_ns;
-    uint64_t calls, errors;
-    uint64_t hist[HIST_BUCKETS];
+    uint64_t calls, errors, completed, sent;
+    uint64_t *hist;
     uv_timer_t warmup_timer, stop_timer;
 } bench;
 
@@ -58,6 +76,13 @@ static void die(const char *what, int rc)
     exit(2);
 }
 
+static void *must(void *p)
+{
+    if (p == NULL)
+        die("out of memory", 0);
+    return p;
+}
+
 static void wrote(uv_write_t *req, int status)
 {
     if (status < 0 && status != UV_ECANCELED)
@@ -65,40 +90,66 @@ static void wrote(uv_write_t *req, int status)
     free(req);
 }
 
-/* One request (or a batch of them) framed and written. */
-static void send_one(conn *c)
+static void put(bytes *o, const char *p, size_t n)
+{
+    if (o->cap - o->len < n) {
+        o->cap = (o->len + n) * 2;
+        o->p = (char *)must(realloc(o->p, o->cap));
+    }
+    memcpy(o->p + o->len, p, n);
+    o->len += n;
+}
+
+/* The params of every request: -p as given, or for -s a string of letters. */
+static void make_params(bench *b)
+{
+    uint64_t i, n = b->o.echo_bytes;
+    if (n == 0) {
+        put(&b->params, b->o.params, strlen(b->o.params));
+        return;
+    }
+    put(&b->params, "[\"", 2);
+    for (i = 0; i < n; i++) {
+        char letter = (char)('a' + i % 26);
+        put(&b->params, &letter, 1);
+    }
+    put(&b->params, "\"]", 2);
+}
+
+/* The text of one request with the given id. */
+static void put_request(bench *b, bytes *o, const char *method, uint64_t id)
+{
+    char text[128];
+    int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":", method);
+    put(o, text, (size_t)n);
+    put(o, b->params.p, b->params.len);
+    n = snprintf(text, sizeof text, ",\"id\":%" PRIu64 "}", id);
+    put(o, text, (size_t)n);
+}
+
+/* One request (or a batch of them) framed and queued. */
+static void send_one(conn *c, const char *method)
 {
     bench *b = c->b;
-    char body[65536], *p = body;
-    size_t room = sizeof body;
-    int i, n;
-    uint64_t first = c->next_id;
+    int i, count = b->o.batch > 1 ? b->o.batch : 1;
+    char head[64];
+    int hlen;
+    c->body.len = 0;
     if (b->o.batch > 1)
-        *p++ = '[', room--;
-    for (i = 0; i < (b->o.batch > 1 ? b->o.batch : 1); i++) {
-        n = snprintf(p, room, "%s{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":%s,\"id\":%" PRIu64 "}",
-                     i ? "," : "", b->o.method, b->o.params, c->next_id++);
-        if (n < 0 || (size_t)n >= room)
-            die("request too large", 0);
-        p += n;
-        room -= (size_t)n;
+        put(&c->body, "[", 1);
+    for (i = 0; i < count; i++) {
+        if (i)
+            put(&c->body, ",", 1);
+        put_request(b, &c->body, method, c->next_id + (uint64_t)i);
     }
     if (b->o.batch > 1)
-        *p++ = ']';
-    {
-        size_t blen = (size_t)(p - body);
-        char head[64];
-        int hlen = sprintf(head, "Content-Length: %zu\r\n\r\n", blen);
-        if (c->out_cap - c->out_len < (size_t)hlen + blen) {
-            c->out_cap = (c->out_len + (size_t)hlen + blen) * 2;
-            c->out = (char *)realloc(c->out, c->out_cap);
-        }
-        memcpy(c->out + c->out_len, head, (size_t)hlen);
-        memcpy(c->out + c->out_len + hlen, body, blen);
-        c->out_len += (size_t)hlen + blen;
-        c->sent_at[first % (2 * MAX_IN_FLIGHT)] = uv_hrtime();
-        c->in_flight++;
-    }
+        put(&c->body, "]", 1);
+    hlen = sprintf(head, "Content-Length: %zu\r\n\r\n", c->body.len);
+    put(&c->out, head, (size_t)hlen);
+    put(&c->out, c->body.p, c->body.len);
+    c->sent_at[c->next_id % ID_RING] = uv_hrtime();
+    c->next_id += (uint64_t)count;
+    c->in_flight++;
 }
 
 /* Writes the queued requests in one write. */
@@ -106,14 +157,28 @@ static void flush(conn *c)
 {
     write_req *w;
     uv_buf_t buf;
-    if (c->out_len == 0)
+    if (c->out.len == 0)
         return;
-    w = (write_req *)malloc(sizeof *w + c->out_len);
-    memcpy(w->data, c->out, c->out_len);
-    buf = uv_buf_init(w->data, (unsigned)c->out_len);
-    c->out_len = 0;
+    w = (write_req *)must(malloc(sizeof *w + c->out.len));
+    memcpy(w->data, c->out.p, c->out.len);
+    buf = uv_buf_init(w->data, (unsigned)c->out.len);
+    c->out.len = 0;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wrote) != 0)
         die("write", 0);
+}
+
+static void start_measuring(bench *b)
+{
+    b->measuring = 1;
+    b->start_ns = uv_hrtime();
+}
+
+static void stop_measuring(bench *b)
+{
+    if (b->measuring)
+        b->end_ns = uv_hrtime();
+    b->measuring = 0;
+    b->stopping = 1;
 }
 
 static void record(bench *b, uint64_t ns, uint64_t calls)
@@ -132,46 +197,122 @@ static void closed(uv_handle_t *h)
         uv_stop(c->b->loop);
 }
 
+/* With -s, the result must be the string sent. */
+static int echoed(const bench *b, const char *body, size_t len)
+{
+    const char *r = memmem(body, len, "\"result\":\"", 10);
+    size_t n = b->params.len - 2;   /* the quoted string inside [ ] */
+    if (r == NULL)
+        return 0;
+    r += 9;
+    return (size_t)(body + len - r) >= n && memcmp(r, b->params.p + 1, n) == 0;
+}
+
 /* A response body: checks it and returns the first id in it. */
-static int check_response(conn *c, const char *body, size_t len, uint64_t *first, uint64_t *count)
+static int check_response(const bench *b, const char *body, size_t len, uint64_t *first, uint64_t *count)
 {
     const char *p = body, *end = body + len;
     uint64_t n = 0;
-    int ok = 1;
     *first = UINT64_MAX;
     while (p < end) {
         const char *id = memmem(p, (size_t)(end - p), "\"id\":", 5);
+        uint64_t v;
         if (id == NULL)
             break;
-        {
-            uint64_t v = strtoull(id + 5, NULL, 10);
-            if (v < *first)
-                *first = v;
-        }
+        v = strtoull(id + 5, NULL, 10);
+        if (v < *first)
+            *first = v;
         n++;
         p = id + 5;
     }
-    if (n == 0 || memmem(body, len, "\"error\"", 7) != NULL || memmem(body, len, "\"result\"", 8) == NULL)
-        ok = 0;
-    (void)c;
     *count = n;
-    return ok;
+    if (n == 0 || memmem(body, len, "\"error\"", 7) != NULL || memmem(body, len, "\"result\"", 8) == NULL)
+        return 0;
+    return b->o.echo_bytes == 0 || echoed(b, body, len);
+}
+
+static int is_mode_count(const bench *b) { return b->o.calls > 0; }
+static int is_mode_one_way(const bench *b) { return b->o.notifications > 0; }
+
+/* One-way mode: a tick must carry the next number. */
+static void on_tick(conn *c, const char *body, size_t len)
+{
+    const char *p = memmem(body, len, "\"params\":[", 10);
+    if (p == NULL || strtoull(p + 10, NULL, 10) != c->ticks + 1)
+        c->b->errors++;
+    c->ticks++;
+}
+
+/* One-way mode: the answer to stream(n) ends a phase (warm-up, then the
+ * measured one). */
+static void on_stream_end(conn *c)
+{
+    bench *b = c->b;
+    uint64_t want = b->measuring ? b->o.notifications : b->o.warmup_calls;
+    char text[64];
+    if (c->ticks != want)
+        b->errors++;
+    c->ticks = 0;
+    if (b->measuring) {
+        b->calls = want;
+        stop_measuring(b);
+        uv_close((uv_handle_t *)&c->tcp, closed);
+        return;
+    }
+    start_measuring(b);
+    snprintf(text, sizeof text, "[%" PRIu64 "]", b->o.notifications);
+    b->params.len = 0;
+    put(&b->params, text, strlen(text));
+    send_one(c, "stream");
+}
+
+static void start_stream(conn *c)
+{
+    bench *b = c->b;
+    char text[64];
+    uint64_t first = b->o.warmup_calls ? b->o.warmup_calls : b->o.notifications;
+    if (b->o.warmup_calls == 0)
+        start_measuring(b);
+    snprintf(text, sizeof text, "[%" PRIu64 "]", first);
+    put(&b->params, text, strlen(text));
+    send_one(c, "stream");
+}
+
+static void on_response(conn *c, const char *body, size_t len)
+{
+    bench *b = c->b;
+    uint64_t first, count;
+    if (!check_response(b, body, len, &first, &count) || first == UINT64_MAX)
+        b->errors++;
+    else
+        record(b, uv_hrtime() - c->sent_at[first % ID_RING], count);
+    c->in_flight--;
+    if (is_mode_one_way(b)) {
+        on_stream_end(c);
+        return;
+    }
+    if (is_mode_count(b)) {
+        b->completed++;
+        if (b->completed == b->o.warmup_calls)
+            start_measuring(b);
+        if (b->completed == b->o.warmup_calls + b->o.calls)
+            stop_measuring(b);
+        if (!b->stopping && b->sent < b->o.warmup_calls + b->o.calls)
+            b->sent++, send_one(c, b->o.method);
+    } else if (!b->stopping) {
+        send_one(c, b->o.method);
+    }
+    if (b->stopping && c->in_flight == 0)
+        uv_close((uv_handle_t *)&c->tcp, closed);
 }
 
 static void on_frame(conn *c, const char *body, size_t len)
 {
-    bench *b = c->b;
-    uint64_t first, count;
-    if (!check_response(c, body, len, &first, &count) || first == UINT64_MAX) {
-        b->errors++;
-    } else {
-        record(b, uv_hrtime() - c->sent_at[first % (2 * MAX_IN_FLIGHT)], count);
-    }
-    c->in_flight--;
-    if (!b->stopping)
-        send_one(c);
-    else if (c->in_flight == 0)
-        uv_close((uv_handle_t *)&c->tcp, closed);
+    /* A notification has a method and no id; responses have no method. */
+    if (is_mode_one_way(c->b) && memmem(body, len, "\"method\":\"tick\"", 15) != NULL)
+        on_tick(c, body, len);
+    else
+        on_response(c, body, len);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -179,7 +320,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     conn *c = (conn *)h->data;
     if (c->cap - c->len < suggested) {
         c->cap = c->len + suggested < 2 * c->cap ? 2 * c->cap : c->len + suggested;
-        c->buf = (char *)realloc(c->buf, c->cap);
+        c->buf = (char *)must(realloc(c->buf, c->cap));
     }
     *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
 }
@@ -195,12 +336,15 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     c->len += (size_t)n;
     for (;;) {   /* whole frames */
-        const char *head = c->buf + at, *sep;
+        const char *head = c->buf + at, *sep, *colon;
         size_t avail = c->len - at, blen;
         sep = memmem(head, avail, "\r\n\r\n", 4);
         if (sep == NULL)
             break;
-        blen = strtoul(strchr(head, ':') + 1, NULL, 10);
+        colon = memchr(head, ':', (size_t)(sep - head));
+        if (colon == NULL)
+            die("response without a Content-Length", 0);
+        blen = strtoul(colon + 1, NULL, 10);
         if ((size_t)(sep + 4 - head) + blen > avail)
             break;
         on_frame(c, sep + 4, blen);
@@ -216,28 +360,34 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void connected(uv_connect_t *req, int status)
 {
     conn *c = (conn *)req->data;
+    bench *b = c->b;
     int i;
     if (status < 0)
         die("connect", status);
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-    for (i = 0; i < c->b->o.in_flight; i++)
-        send_one(c);
+    if (is_mode_one_way(b)) {
+        start_stream(c);
+    } else {
+        for (i = 0; i < b->o.in_flight; i++) {
+            if (is_mode_count(b)) {
+                if (b->sent >= b->o.warmup_calls + b->o.calls)
+                    break;
+                b->sent++;
+            }
+            send_one(c, b->o.method);
+        }
+    }
     flush(c);
 }
 
-static void start_measuring(uv_timer_t *t)
+static void warmed_up(uv_timer_t *t)
 {
-    bench *b = (bench *)t->data;
-    b->measuring = 1;
-    b->start_ns = uv_hrtime();
+    start_measuring((bench *)t->data);
 }
 
-static void stop(uv_timer_t *t)
+static void time_up(uv_timer_t *t)
 {
-    bench *b = (bench *)t->data;
-    b->measuring = 0;
-    b->stopping = 1;
-    b->end_ns = uv_hrtime();
+    stop_measuring((bench *)t->data);
 }
 
 static double percentile(const bench *b, double q)
@@ -254,14 +404,19 @@ static double percentile(const bench *b, double q)
     return 0;
 }
 
+static void usage(void)
+{
+    fprintf(stderr, "usage: loadgen HOST PORT [-c CONNS] [-n IN_FLIGHT] [-b BATCH] [-m METHOD] "
+                    "[-p PARAMS] [-s ECHO_BYTES] [-d SECONDS] [-w WARMUP] [-N CALLS] "
+                    "[-W WARMUP_CALLS] [-o NOTIFICATIONS]\n");
+    exit(2);
+}
+
 static void parse(int argc, char **argv, options *o)
 {
     int i;
-    if (argc < 3) {
-        fprintf(stderr, "usage: loadgen HOST PORT [-c CONNS] [-n IN_FLIGHT] [-d SECONDS] "
-                        "[-b BATCH] [-m METHOD] [-p PARAMS] [-w WARMUP]\n");
-        exit(2);
-    }
+    if (argc < 3)
+        usage();
     o->host = argv[1];
     o->port = atoi(argv[2]);
     o->connections = 1;
@@ -279,11 +434,18 @@ static void parse(int argc, char **argv, options *o)
         else if (!strcmp(f, "-b")) o->batch = atoi(v);
         else if (!strcmp(f, "-m")) o->method = v;
         else if (!strcmp(f, "-p")) o->params = v;
+        else if (!strcmp(f, "-s")) o->echo_bytes = strtoull(v, NULL, 10), o->method = "echo";
         else if (!strcmp(f, "-w")) o->warmup = atof(v);
-        else { fprintf(stderr, "loadgen: unknown flag %s\n", f); exit(2); }
+        else if (!strcmp(f, "-N")) o->calls = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "-W")) o->warmup_calls = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "-o")) o->notifications = strtoull(v, NULL, 10);
+        else usage();
     }
-    if (o->in_flight < 1 || o->in_flight > MAX_IN_FLIGHT || o->connections < 1 || o->batch < 1)
+    if (i != argc || o->in_flight < 1 || o->in_flight > MAX_IN_FLIGHT || o->connections < 1
+        || o->batch < 1 || (uint64_t)o->in_flight * (uint64_t)o->batch > ID_RING)
         die("bad counts", 0);
+    if (o->notifications > 0)
+        o->connections = 1, o->in_flight = 1, o->batch = 1;
 }
 
 int main(int argc, char **argv)
@@ -294,10 +456,13 @@ int main(int argc, char **argv)
     double secs;
     memset(&b, 0, sizeof b);
     parse(argc, argv, &b.o);
+    b.hist = (uint64_t *)must(calloc(HIST_BUCKETS, sizeof *b.hist));
+    if (!is_mode_one_way(&b))
+        make_params(&b);
     b.loop = uv_default_loop();
     if (uv_ip4_addr(b.o.host, b.o.port, &addr) != 0)
         die("address", 0);
-    b.conns = (conn *)calloc((size_t)b.o.connections, sizeof *b.conns);
+    b.conns = (conn *)must(calloc((size_t)b.o.connections, sizeof *b.conns));
     for (i = 0; i < b.o.connections; i++) {
         conn *c = &b.conns[i];
         c->b = &b;
@@ -310,18 +475,23 @@ int main(int argc, char **argv)
         if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr, connected) != 0)
             die("connect", 0);
     }
-    uv_timer_init(b.loop, &b.warmup_timer);
-    uv_timer_init(b.loop, &b.stop_timer);
-    b.warmup_timer.data = b.stop_timer.data = &b;
-    uv_timer_start(&b.warmup_timer, start_measuring, (uint64_t)(b.o.warmup * 1000), 0);
-    uv_timer_start(&b.stop_timer, stop, (uint64_t)((b.o.warmup + b.o.seconds) * 1000), 0);
-    uv_unref((uv_handle_t *)&b.warmup_timer);
-    uv_unref((uv_handle_t *)&b.stop_timer);
+    if (!is_mode_count(&b) && !is_mode_one_way(&b)) {
+        uv_timer_init(b.loop, &b.warmup_timer);
+        uv_timer_init(b.loop, &b.stop_timer);
+        b.warmup_timer.data = b.stop_timer.data = &b;
+        uv_timer_start(&b.warmup_timer, warmed_up, (uint64_t)(b.o.warmup * 1000), 0);
+        uv_timer_start(&b.stop_timer, time_up, (uint64_t)((b.o.warmup + b.o.seconds) * 1000), 0);
+        uv_unref((uv_handle_t *)&b.warmup_timer);
+        uv_unref((uv_handle_t *)&b.stop_timer);
+    } else if (is_mode_count(&b) && b.o.warmup_calls == 0) {
+        start_measuring(&b);
+    }
     uv_run(b.loop, UV_RUN_DEFAULT);
     secs = (double)(b.end_ns - b.start_ns) / 1e9;
-    printf("{\"calls\":%" PRIu64 ",\"seconds\":%.3f,\"calls_per_s\":%.0f,\"p50_us\":%.1f,"
+    printf("{\"calls\":%" PRIu64 ",\"seconds\":%.4f,\"calls_per_s\":%.1f,\"p50_us\":%.1f,"
            "\"p99_us\":%.1f,\"errors\":%" PRIu64 "}\n",
-           b.calls, secs, secs > 0 ? (double)b.calls / secs : 0.0, percentile(&b, 0.5),
-           percentile(&b, 0.99), b.errors);
+           b.calls, secs, secs > 0 ? (double)b.calls / secs : 0.0,
+           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.5),
+           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.99), b.errors);
     return b.errors ? 1 : 0;
 }

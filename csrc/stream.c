@@ -1,13 +1,19 @@
 /* Streams: framing on libuv streams, for Lua.
  *
- * stream:write(text) -> true | nil, err     stream:close([reason])
+ * stream:write(text) -> queued bytes | nil, err     stream:close([reason])
  * stream:on_message(fn(text | nil, err))    stream:on_close(fn(reason))
+ * stream:flush() -> queued bytes    stream:on_drain(fn())
  * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
  *
  * Reading goes straight into the framer's buffer (reserve/commit). A
  * framing error is passed to on_message as (nil, err); when the framing
  * cannot recover (content-length, be32) the stream closes. While more than
- * high_water bytes wait to be written, reading stops (backpressure). */
+ * high_water bytes wait to be written, reading stops (backpressure).
+ *
+ * Writes are coalesced: while one read is being delivered, or while a write
+ * of ours is in flight, texts collect in `pending`, which goes out in one
+ * write when the read ends or the write completes. So a burst of answers or
+ * notifications costs one system call, and a lone answer goes out at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +85,22 @@ static void deliver(jr_stream *s)
 }
 
 static void flush_pending(jr_stream *s);
+static void stop_reading(jr_stream *s);
+
+/* Bytes not yet handed to the kernel: libuv's queue and ours. */
+static size_t queued(const jr_stream *s)
+{
+    return uv_stream_get_write_queue_size(s->writer) + s->pending.len;
+}
+
+/* The peer does not read what we write: stop reading from it. */
+static void throttle_if_full(jr_stream *s)
+{
+    if (queued(s) > s->high_water && s->reading) {
+        s->throttled = 1;
+        stop_reading(s);
+    }
+}
 
 static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
@@ -99,7 +121,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         s->in_read++;
         deliver(s);
         s->in_read--;
-        if (s->in_read == 0)
+        if (s->in_read == 0 && s->writes == 0)
             flush_pending(s);
     } else if (n == UV_EOF) {
         jr_stream_close(s, "closed by the peer");
@@ -172,6 +194,7 @@ static void on_closed(jr_handle *h)
         }
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
+        luaL_unref(L, LUA_REGISTRYINDEX, s->on_drain);
     }
     release(s);
 }
@@ -208,7 +231,7 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     lua_setmetatable(L, -2);
     jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
-    s->on_message = s->on_close = LUA_NOREF;
+    s->on_message = s->on_close = s->on_drain = LUA_NOREF;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->h.uv = &s->u.handle;
     s->h.on_close = on_close;
@@ -228,27 +251,46 @@ void jr_stream_opened(lua_State *L, jr_stream *s, int idx)
 
 int jr_stream_start(jr_stream *s)
 {
+    if (s->u.handle.type == UV_TCP)
+        (void)uv_tcp_nodelay(&s->u.tcp, 1);   /* requests and answers are small */
     return start_reading(s);
 }
 
 /* ---- Lua methods ---- */
+
+/* Everything is written and a flush asked to know: tell Lua. */
+static void drained(jr_stream *s)
+{
+    if (!s->want_drain || queued(s) > 0 || s->writes > 0 || s->on_drain == LUA_NOREF)
+        return;
+    s->want_drain = 0;
+    call_back(s, s->on_drain, 0);
+}
 
 static void write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     jr_stream *s = w->s;
     free(w);
-    if (status < 0 && status != UV_ECANCELED) {
+    s->writes--;
+    if (status == UV_ECANCELED || uv_is_closing(&s->u.handle))
+        return;
+    if (status < 0) {
         char why[120];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
         jr_stream_close(s, why);
         return;
     }
-    if (s->throttled && uv_stream_get_write_queue_size(s->writer) <= s->high_water / 2) {
+    if (s->writes == 0 && s->in_read == 0)
+        flush_pending(s);   /* what collected while this write was out */
+    if (uv_is_closing(&s->u.handle))
+        return;
+    if (s->throttled && queued(s) <= s->high_water / 2) {
         s->throttled = 0;
         start_reading(s);   /* unless Lua paused it */
         deliver(s);         /* what was read before the queue filled */
     }
+    drained(s);
 }
 
 /* Writes n bytes at data (copied) with one uv_write; 0 or a libuv error. */
@@ -266,10 +308,12 @@ static int write_bytes(jr_stream *s, const char *data, size_t n)
     rc = uv_write(&w->req, s->writer, &buf, 1, write_cb);
     if (rc < 0)
         free(w);
+    else
+        s->writes++;
     return rc;
 }
 
-/* The writes collected while one read was delivered go out in one. */
+/* The texts collected go out in one write. */
 static void flush_pending(jr_stream *s)
 {
     int rc;
@@ -284,22 +328,18 @@ static void flush_pending(jr_stream *s)
         jr_stream_close(s, why);
         return;
     }
-    if (uv_stream_get_write_queue_size(s->writer) > s->high_water && s->reading) {
-        s->throttled = 1;
-        stop_reading(s);
-    }
+    throttle_if_full(s);
 }
 
-/* stream:write(text): frames text and queues it; true, or nil and why. */
+/* stream:write(text): frames text and queues it; the bytes now queued, or
+ * nil and why. */
 static int l_write(lua_State *L)
 {
     jr_stream *s = *check_box(L);
     char head[JR_FRAME_HEADER_MAX];
     const char *text, *why;
-    size_t n, hlen, tlen;
-    write_req *w;
-    uv_buf_t buf;
-    int rc;
+    size_t n, hlen;
+    int tlen;
     luaL_checktype(L, 2, LUA_TSTRING);
     text = lua_tolstring(L, 2, &n);
     if (s == NULL || uv_is_closing(&s->u.handle)) {
@@ -312,35 +352,36 @@ static int l_write(lua_State *L)
         return luaL_argerror(L, 2, why);
     hlen = jr_frame_header_write(s->framer.kind, n, head);
     tlen = s->framer.kind == JR_FRAME_NDJSON;
-    if (s->in_read) {   /* answers to what one read brought: one write */
-        if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
-            || (tlen && jr_buf_addc(&s->pending, '\n') != 0))
-            return luaL_error(L, "not enough memory");
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    w = (write_req *)malloc(sizeof *w + hlen + n + tlen);
-    if (w == NULL)
+    if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
+        || (tlen && jr_buf_addc(&s->pending, '\n') != 0))
         return luaL_error(L, "not enough memory");
-    memcpy(w->data, head, hlen);
-    memcpy(w->data + hlen, text, n);
-    if (tlen)
-        w->data[hlen + n] = '\n';
-    w->s = s;
-    w->len = hlen + n + tlen;
-    buf = uv_buf_init(w->data, (unsigned int)w->len);
-    rc = uv_write(&w->req, s->writer, &buf, 1, write_cb);
-    if (rc < 0) {
-        free(w);
+    if (s->in_read == 0 && s->writes == 0)
+        flush_pending(s);   /* nothing to wait for: out at once */
+    else
+        throttle_if_full(s);
+    if (uv_is_closing(&s->u.handle)) {
         lua_pushnil(L);
-        lua_pushfstring(L, "write failed: %s", uv_strerror(rc));
+        lua_pushstring(L, s->reason);
         return 2;
     }
-    if (uv_stream_get_write_queue_size(s->writer) > s->high_water && s->reading) {
-        s->throttled = 1;   /* the peer does not read: stop reading from it */
-        stop_reading(s);
+    lua_pushinteger(L, (lua_Integer)queued(s));
+    return 1;
+}
+
+/* stream:flush(): writes what is collected now; returns the bytes still
+ * queued, and if any, on_drain is called once they are written. */
+static int l_flush(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    size_t left;
+    if (s == NULL || uv_is_closing(&s->u.handle)) {
+        lua_pushinteger(L, 0);
+        return 1;
     }
-    lua_pushboolean(L, 1);
+    flush_pending(s);
+    left = uv_is_closing(&s->u.handle) ? 0 : queued(s) + (size_t)s->writes;
+    s->want_drain = left > 0;
+    lua_pushinteger(L, (lua_Integer)left);
     return 1;
 }
 
@@ -390,6 +431,9 @@ static int l_finish(lua_State *L)
     snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
     s->finishing = 1;
     stop_reading(s);
+    flush_pending(s);   /* the shutdown waits for queued writes only */
+    if (uv_is_closing(&s->u.handle))
+        return 0;
     f = (finish_req *)malloc(sizeof *f);
     if (f == NULL || uv_shutdown(&f->req, s->writer, finished) != 0) {
         free(f);
@@ -427,6 +471,11 @@ static int l_on_close(lua_State *L)
     return set_callback(L, &check_open(L)->on_close);
 }
 
+static int l_on_drain(lua_State *L)
+{
+    return set_callback(L, &check_open(L)->on_drain);
+}
+
 static int l_is_closing(lua_State *L)
 {
     jr_stream *s = *check_box(L);
@@ -437,8 +486,7 @@ static int l_is_closing(lua_State *L)
 static int l_queued(lua_State *L)
 {
     jr_stream *s = *check_box(L);
-    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)(uv_stream_get_write_queue_size(s->writer)
-                                                       + s->pending.len));
+    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)queued(s));
     return 1;
 }
 
@@ -498,6 +546,8 @@ void jr_stream_open(lua_State *L)
         {"close", l_close},
         {"on_message", l_on_message},
         {"on_close", l_on_close},
+        {"on_drain", l_on_drain},
+        {"flush", l_flush},
         {"is_closing", l_is_closing},
         {"queued", l_queued},
         {"peer", l_peer},

@@ -30,14 +30,15 @@ typedef struct jr_stream {
     uv_stream_t *writer;      /* &u.stream, or &w.stream when split */
     int handles;              /* libuv handles not closed yet */
     jr_framer framer;
-    int on_message, on_close; /* registry refs of the Lua callbacks */
+    int on_message, on_close, on_drain;   /* registry refs of the Lua callbacks */
     int reading;              /* uv_read_start is in effect */
     int throttled;            /* reading stopped while writes are queued */
     int paused;               /* reading stopped by Lua (pause/resume) */
     int finishing;            /* shutting down after the queued writes */
-    int in_read;              /* delivering what one read brought: writes
-                                 collect in `pending` and go out in one */
-    jr_buf pending;
+    int in_read;              /* delivering what one read brought */
+    int writes;               /* our writes in flight (not called back) */
+    int want_drain;           /* call on_drain once all is written */
+    jr_buf pending;           /* texts collected for the next write */
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */
     struct jr_stream **box;   /* the Lua object's pointer, cleared on close */

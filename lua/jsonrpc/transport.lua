@@ -17,6 +17,7 @@ local isyieldable = coroutine.isyieldable
 
 local DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
 local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
+local DEFAULT_HIGH_WATER = 8 * 1024 * 1024   -- as the C stream's default
 
 local M = {}
 
@@ -89,12 +90,17 @@ local function report(conn, message)
 end
 
 local function wrap(stream, opts, transport)
-  local conn = endpoint.new{
+  local conn
+  local high_water = opts.write_high_water or DEFAULT_HIGH_WATER
+  conn = endpoint.new{
     send = function(text)
-      local ok, err = stream:write(text)
-      if not ok then
+      local queued, err = stream:write(text)
+      if not queued then
         error(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. tostring(err)), 0)
       end
+      -- a coroutine (a handler sending many notifications) waits while the
+      -- peer is behind, rather than piling texts up in memory
+      if queued > high_water and yieldable_coroutine() then conn:flush() end
     end,
     server = opts.server,
     on_stray = opts.on_stray,
@@ -108,6 +114,8 @@ local function wrap(stream, opts, transport)
   if opts.write_high_water then stream:set_high_water(opts.write_high_water) end
   conn.on_error = opts.on_error
   conn.on_close_hooks = {}
+  conn.drain_waiters = {}
+  stream:on_drain(function() conn:_wake_drained() end)
   conn.context = { peer = stream:peer(), transport = transport, connection = conn }
   stream:on_message(function(text, err)
     if text == nil then return report(conn, "framing error: " .. tostring(err)) end
@@ -129,6 +137,13 @@ function Connection:_closed(reason)
   local wake = self.wake_closed
   self.wake_closed = nil
   if wake then wake() end
+  self:_wake_drained()
+end
+
+function Connection:_wake_drained()
+  local waiters = self.drain_waiters
+  self.drain_waiters = {}
+  for _, wake in ipairs(waiters) do wake() end
 end
 
 --- Closes the connection; calls still waiting fail with CONNECTION_CLOSED.
@@ -169,9 +184,10 @@ end
 --- Waits until everything queued has been written (closing would cancel
 -- what is still queued).
 function Connection:flush()
-  while not self:is_closed() and self.stream:queued() > 0 do
-    if not pcall(core.run, "once") then break end
-  end
+  local stream = self.stream
+  if self:is_closed() or stream:flush() == 0 then return end
+  await(function() return self:is_closed() or stream:queued() == 0 end,
+    function(wake) local w = self.drain_waiters; w[#w + 1] = wake end)
 end
 
 --- Registers fn(reason, connection) to run when the connection closes.

@@ -1,0 +1,506 @@
+-- The benchmarks against peers: every implementation serves the same
+-- methods over TCP with content-length framing, and the C load generator
+-- (build/bench/loadgen) drives each workload, with the server pinned to one
+-- core and the generator to the other. Each measurement starts a fresh
+-- server, so its peak RSS belongs to that workload alone.
+--
+--   lua5.4 bench/run.lua [--runs N] [--seconds S] [--only ours,lua,...]
+--                        [--workloads pingpong,...] [--out DIR]
+--
+-- Prints one table with the median of the runs and their min and max, p50
+-- and p99 latency, the server's peak RSS and the ratios ours/peer, then the
+-- goals; writes DIR/latest.json, DIR/latest.md and DIR/latest.svg (the
+-- chart, when gnuplot is installed). `make bench` installs what it needs.
+local uv = require "luv"
+
+local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local ROOT = HERE .. "/.."
+
+local function parse_args(argv)
+  local o = { runs = 3, seconds = 2, out = HERE .. "/results" }
+  local i = 1
+  while i <= #argv do
+    local flag, value = argv[i], argv[i + 1]
+    if flag == "--runs" then o.runs = assert(tonumber(value), "--runs N")
+    elseif flag == "--seconds" then o.seconds = assert(tonumber(value), "--seconds S")
+    elseif flag == "--only" then o.only = value
+    elseif flag == "--workloads" then o.workloads = value
+    elseif flag == "--out" then o.out = value
+    else error("unknown argument " .. tostring(flag) .. " (see the head of bench/run.lua)") end
+    i = i + 2
+  end
+  return o
+end
+
+local function set_of(list)
+  if not list then return nil end
+  local set = {}
+  for name in list:gmatch("[^,]+") do set[name] = true end
+  return set
+end
+
+---------------------------------------------------------------------------
+-- The implementations: how to start each (it prints "listening on
+-- tcp://127.0.0.1:PORT" on stdout or stderr once it listens).
+
+local IMPLEMENTATIONS = {
+  { name = "ours", title = "jsonrpc (ours)",
+    argv = { "lua5.4", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
+             "--listen", "tcp://127.0.0.1:0" } },
+  { name = "lua", title = "pure Lua (luv + cjson)",
+    argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0" } },
+  { name = "vscode", title = "vscode-jsonrpc (Node)",
+    argv = { "node", HERE .. "/peers/vscode_server.js", "0" } },
+  { name = "floor", title = "floor (C, no JSON)",
+    argv = { ROOT .. "/build/bench/floor", "127.0.0.1", "0" } },
+}
+
+---------------------------------------------------------------------------
+-- The workloads: loadgen's arguments and what the rate counts.
+
+local MIB = 1024 * 1024
+
+local WORKLOADS = {
+  { name = "pingpong", title = "ping-pong", unit = "calls/s", args = { "-n", "1" } },
+  { name = "pipe1", title = "pipelined 1x100", unit = "calls/s", args = { "-n", "100" } },
+  { name = "pipe4", title = "pipelined 4x100", unit = "calls/s", args = { "-c", "4", "-n", "100" } },
+  { name = "batch", title = "batches of 100", unit = "elements/s", args = { "-b", "100", "-n", "2" },
+    unsupported = { vscode = "no batch support" } },
+  { name = "echo1m", title = "1 MiB echo", unit = "calls/s", args = { "-s", tostring(MIB), "-n", "1" } },
+  { name = "echo64m", title = "64 MiB message", unit = "calls/s",
+    args = { "-s", tostring(64 * MIB), "-N", "1", "-W", "1" }, counted = true },
+  { name = "oneway", title = "1M notifications", unit = "notifications/s",
+    args = { "-o", "1000000", "-W", "10000" }, counted = true },
+  { name = "sleep", title = "1 ms timer, 64 in flight", unit = "calls/s",
+    args = { "-m", "sleep", "-p", "[1]", "-n", "64" } },
+}
+
+---------------------------------------------------------------------------
+-- Processes.
+
+local function read_status(pid, field)
+  local f = io.open(("/proc/%d/status"):format(pid))
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local kb = text:match(field .. ":%s*(%d+) kB")
+  return kb and tonumber(kb) * 1024
+end
+
+-- Runs the loop until done() or the deadline (seconds from now).
+local function run_until(done, seconds)
+  local deadline = uv.now() + seconds * 1000
+  local timer = uv.new_timer()
+  timer:start(50, 50, function() end)   -- wakes the loop to check
+  while not done() and uv.now() < deadline do uv.run("once") end
+  timer:close()
+  uv.run("nowait")
+  return done()
+end
+
+-- Spawns argv pinned to a core; collects its output; on_line(line) for
+-- each line (stdout and stderr).
+local function spawn(argv, core, on_line)
+  local out, err = uv.new_pipe(false), uv.new_pipe(false)
+  local p = { output = {}, exited = false }
+  local args = { "-c", tostring(core) }
+  for _, a in ipairs(argv) do args[#args + 1] = a end
+  local function reader(pipe)
+    local partial = ""
+    pipe:read_start(function(e, data)
+      if e or not data then if not pipe:is_closing() then pipe:close() end return end
+      p.output[#p.output + 1] = data
+      partial = partial .. data
+      for line in partial:gmatch("([^\n]*)\n") do if on_line then on_line(line) end end
+      partial = partial:match("[^\n]*$")
+    end)
+  end
+  local handle, pid = uv.spawn("taskset", { args = args, stdio = { nil, out, err } },
+    function(code, signal)
+      p.exited, p.code, p.signal = true, code, signal
+    end)
+  if not handle then error("cannot start " .. argv[1] .. ": " .. tostring(pid)) end
+  p.handle, p.pid = handle, pid
+  reader(out)
+  reader(err)
+  return p
+end
+
+local function stop(p)
+  if not p.exited then
+    p.handle:kill("sigterm")
+    if not run_until(function() return p.exited end, 3) then
+      p.handle:kill("sigkill")
+      run_until(function() return p.exited end, 3)
+    end
+  end
+  if not p.handle:is_closing() then p.handle:close() end
+  uv.run("nowait")
+end
+
+local function start_server(impl)
+  local port
+  local p = spawn(impl.argv, 0, function(line)
+    port = port or line:match("listening on tcp://[^%s]-:(%d+)")
+  end)
+  if not run_until(function() return port ~= nil or p.exited end, 20) or not port then
+    stop(p)
+    error(("%s did not start listening: %s"):format(impl.name, table.concat(p.output)))
+  end
+  return p, port
+end
+
+---------------------------------------------------------------------------
+-- One measurement: a fresh server, one loadgen run, the server's peak RSS.
+
+local function decode_line(text)
+  -- loadgen prints one flat JSON object of numbers
+  local t = {}
+  for k, v in text:gmatch('"([%w_]+)":([%-%d%.e+]+)') do t[k] = tonumber(v) end
+  return next(t) and t or nil
+end
+
+local function measure(impl, workload, seconds)
+  local server, port = start_server(impl)
+  local args = { "127.0.0.1", port }
+  for _, a in ipairs(workload.args) do args[#args + 1] = a end
+  if not workload.counted then
+    for _, a in ipairs({ "-d", tostring(seconds), "-w", "0.5" }) do args[#args + 1] = a end
+  end
+  local gen = spawn({ ROOT .. "/build/bench/loadgen", table.unpack(args) }, 1)
+  local finished = run_until(function() return gen.exited end, seconds + 120)
+  local rss = read_status(server.pid, "VmHWM")
+  local server_died = server.exited
+  if not finished then gen.handle:kill("sigkill"); run_until(function() return gen.exited end, 3) end
+  stop(gen)
+  stop(server)
+  local out = table.concat(gen.output)
+  local r = decode_line(out:match("{[^\n]*}") or "")
+  if not finished or not r or server_died then
+    return { failed = not finished and "timed out" or server_died and "server died"
+                      or ("loadgen: " .. out:gsub("%s+$", "")) }
+  end
+  if r.errors > 0 then return { failed = ("%d bad responses"):format(r.errors) } end
+  r.rss = rss
+  return r
+end
+
+---------------------------------------------------------------------------
+-- Statistics and formatting.
+
+local function median(values)
+  local v = {}
+  for i, x in ipairs(values) do v[i] = x end
+  table.sort(v)
+  local n = #v
+  if n == 0 then return nil end
+  if n % 2 == 1 then return v[(n + 1) // 2] end
+  return (v[n // 2] + v[n // 2 + 1]) / 2
+end
+
+local function summarize(runs)
+  local rates, p50s, p99s, rss, failed = {}, {}, {}, 0, nil
+  for _, r in ipairs(runs) do
+    if r.failed then failed = r.failed
+    else
+      rates[#rates + 1] = r.calls_per_s
+      p50s[#p50s + 1] = r.p50_us
+      p99s[#p99s + 1] = r.p99_us
+      if r.rss and r.rss > rss then rss = r.rss end
+    end
+  end
+  if failed then return { failed = failed } end
+  table.sort(rates)
+  return { rate = median(rates), min = rates[1], max = rates[#rates],
+           p50_us = median(p50s), p99_us = median(p99s), rss = rss, runs = #rates }
+end
+
+local function si(x)
+  if x == nil then return "-" end
+  if x >= 1e6 then return ("%.2fM"):format(x / 1e6) end
+  if x >= 1e4 then return ("%.0fk"):format(x / 1e3) end
+  if x >= 1e3 then return ("%.1fk"):format(x / 1e3) end
+  if x >= 100 then return ("%.0f"):format(x) end
+  return ("%.2f"):format(x)
+end
+
+local function us(x)
+  if x == nil or x == 0 then return "-" end
+  if x >= 1e6 then return ("%.2f s"):format(x / 1e6) end
+  if x >= 1e4 then return ("%.1f ms"):format(x / 1e3) end
+  return ("%.0f us"):format(x)
+end
+
+local function mib(bytes)
+  if not bytes or bytes == 0 then return "-" end
+  return ("%.0f MiB"):format(bytes / MIB)
+end
+
+local function ratio(a, b)
+  if not a or not b or b == 0 then return nil end
+  return a / b
+end
+
+local function fmt_ratio(r)
+  if not r then return "-" end
+  return ("%.2fx"):format(r)
+end
+
+---------------------------------------------------------------------------
+-- Goals, from the benchmark issue; printed, never fatal.
+
+local function goals(res)
+  local function rate(impl, wl)
+    local s = res[wl] and res[wl][impl]
+    return s and not s.failed and s.rate or nil
+  end
+  local function p50(impl, wl)
+    local s = res[wl] and res[wl][impl]
+    return s and not s.failed and s.p50_us or nil
+  end
+  local list = {}
+  local function goal(text, value, target, higher_is_better)
+    local met
+    if value then met = (higher_is_better and value >= target) or (not higher_is_better and value <= target) end
+    list[#list + 1] = { goal = text, value = value, target = target, met = met }
+  end
+  for _, wl in ipairs({ "pipe1", "pipe4" }) do
+    goal(wl .. ": ours / pure Lua >= 4", ratio(rate("ours", wl), rate("lua", wl)), 4, true)
+    goal(wl .. ": ours / vscode-jsonrpc >= 10", ratio(rate("ours", wl), rate("vscode", wl)), 10, true)
+    goal(wl .. ": ours / floor >= 0.5", ratio(rate("ours", wl), rate("floor", wl)), 0.5, true)
+  end
+  goal("ping-pong p50 latency: ours / floor <= 1.2", ratio(p50("ours", "pingpong"), p50("floor", "pingpong")), 1.2, false)
+  local best_pipe = math.max(rate("ours", "pipe1") or 0, rate("ours", "pipe4") or 0)
+  goal("batch elements/s / best pipelined calls/s >= 1", ratio(rate("ours", "batch"), best_pipe), 1, true)
+  goal("1 MiB echo: ours / pure Lua >= 2", ratio(rate("ours", "echo1m"), rate("lua", "echo1m")), 2, true)
+  -- linear: a 64 MiB message costs about 64 times a 1 MiB one
+  local t1, t64 = rate("ours", "echo1m"), rate("ours", "echo64m")
+  goal("64 MiB message time / (64 x 1 MiB echo time) <= 1.5", t1 and t64 and (t1 / t64) / 64, 1.5, false)
+  local function peak(impl)
+    local m
+    for _, wl in pairs(res) do
+      local s = wl[impl]
+      if s and not s.failed and s.rss and s.rss > 0 then m = math.max(m or 0, s.rss) end
+    end
+    return m
+  end
+  goal("peak RSS: ours / pure Lua < 1", ratio(peak("ours"), peak("lua")), 1, false)
+  goal("peak RSS: ours / vscode-jsonrpc < 1", ratio(peak("ours"), peak("vscode")), 1, false)
+  return list
+end
+
+---------------------------------------------------------------------------
+-- Output: the table, the JSON, the Markdown and the chart.
+
+local function json_value(v, indent)
+  indent = indent or ""
+  local t = type(v)
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    if math.type and math.type(v) == "integer" then return tostring(v) end
+    return ("%.6g"):format(v)
+  elseif t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c) return ("\\u%04x"):format(c:byte()) end) .. '"'
+  elseif t == "boolean" then return tostring(v)
+  elseif t == "table" then
+    local inner = indent .. "  "
+    if #v > 0 or next(v) == nil then
+      local parts = {}
+      for i, x in ipairs(v) do parts[i] = inner .. json_value(x, inner) end
+      return #parts == 0 and "[]" or "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = inner .. json_value(k) .. ": " .. json_value(v[k], inner) end
+    return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+  end
+  return "null"
+end
+
+local function capture(cmd)
+  local f = io.popen(cmd .. " 2>/dev/null")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return (text:gsub("%s+$", ""))
+end
+
+local function machine()
+  local cpu = capture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+  return {
+    cpu = cpu and cpu:gsub("^%s+", ""),
+    cores = tonumber(capture("nproc")),
+    kernel = capture("uname -r"),
+    lua = _VERSION,
+    node = capture("node --version"),
+    vscode_jsonrpc = capture("node -p \"require('" .. HERE .. "/peers/node_modules/vscode-jsonrpc/package.json').version\""),
+  }
+end
+
+local function table_rows(res, selected_impls, selected_wls)
+  local rows = {}
+  rows[1] = { "workload", "implementation", "rate (median)", "min - max", "p50", "p99", "peak RSS", "ours / this" }
+  for _, wl in ipairs(selected_wls) do
+    local ours = res[wl.name].ours
+    for _, impl in ipairs(selected_impls) do
+      local s = res[wl.name][impl.name]
+      local row
+      if s.failed then
+        row = { wl.title, impl.title, s.failed, "", "", "", "", "" }
+      else
+        row = { wl.title, impl.title, si(s.rate) .. " " .. wl.unit,
+                si(s.min) .. " - " .. si(s.max), us(s.p50_us), us(s.p99_us), mib(s.rss),
+                impl.name == "ours" and "" or fmt_ratio(ours and not ours.failed and ratio(ours.rate, s.rate)) }
+      end
+      rows[#rows + 1] = row
+    end
+  end
+  return rows
+end
+
+local function print_table(rows)
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, utf8.len(cell) or #cell) end
+  end
+  for r, row in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(row) do cells[i] = cell .. (" "):rep(widths[i] - (utf8.len(cell) or #cell)) end
+    print(table.concat(cells, "  "))
+    if r == 1 then
+      local bars = {}
+      for i, w in ipairs(widths) do bars[i] = ("-"):rep(w) end
+      print(table.concat(bars, "  "))
+    end
+  end
+end
+
+local function markdown(rows, goal_list)
+  local lines = {}
+  for r, row in ipairs(rows) do
+    lines[#lines + 1] = "| " .. table.concat(row, " | ") .. " |"
+    if r == 1 then lines[#lines + 1] = "|" .. (" --- |"):rep(#row) end
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "| goal | measured | met |"
+  lines[#lines + 1] = "| --- | --- | --- |"
+  for _, g in ipairs(goal_list) do
+    lines[#lines + 1] = ("| %s | %s | %s |"):format(g.goal, g.value and ("%.2f"):format(g.value) or "-",
+      g.met == nil and "not measured" or g.met and "yes" or "**no**")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- The chart: each implementation's rate as a fraction of the floor's, per
+-- workload, on a log scale (the floor is 1).
+local function chart(res, selected_impls, selected_wls, dir)
+  if not capture("command -v gnuplot") or capture("command -v gnuplot") == "" then
+    return nil, "gnuplot is not installed"
+  end
+  local data = dir .. "/latest.dat"
+  local f = assert(io.open(data, "w"))
+  local peers = {}
+  for _, impl in ipairs(selected_impls) do if impl.name ~= "floor" then peers[#peers + 1] = impl end end
+  for _, wl in ipairs(selected_wls) do
+    local floor = res[wl.name].floor
+    local cells = { '"' .. wl.title .. '"' }
+    for _, impl in ipairs(peers) do
+      local s = res[wl.name][impl.name]
+      local r = floor and not floor.failed and s and not s.failed and ratio(s.rate, floor.rate)
+      cells[#cells + 1] = r and ("%.4f"):format(r) or "-"
+    end
+    f:write(table.concat(cells, " "), "\n")
+  end
+  f:close()
+  local plots = {}
+  for i, impl in ipairs(peers) do
+    plots[i] = ("'%s' using %d:xtic(1) title '%s'"):format(data, i + 1, impl.title)
+  end
+  local script = table.concat({
+    "set terminal svg size 960,440 dynamic font 'sans,12' background '#ffffff'",
+    "set output '" .. dir .. "/latest.svg'",
+    "set title 'Throughput as a fraction of the floor (C, no JSON parsing = 1); higher is better'",
+    "set style data histograms",
+    "set style histogram clustered gap 1",
+    "set style fill solid 0.85 border -1",
+    "set boxwidth 0.9",
+    "set datafile missing '-'",
+    "set logscale y",
+    "set yrange [0.001:2]",
+    "set ytics ('0.001' 0.001, '0.01' 0.01, '0.1' 0.1, '0.5' 0.5, '1' 1)",
+    "set grid ytics",
+    "set key top left",
+    "set xtics rotate by -20",
+    "plot " .. table.concat(plots, ", "),
+  }, "\n")
+  local gp = assert(io.popen("gnuplot 2>&1", "w"))
+  gp:write(script, "\n")
+  local ok = gp:close()
+  os.remove(data)
+  if not ok then return nil, "gnuplot failed" end
+  return dir .. "/latest.svg"
+end
+
+---------------------------------------------------------------------------
+
+local function main(argv)
+  local o = parse_args(argv)
+  local only, only_wl = set_of(o.only), set_of(o.workloads)
+  local impls, wls = {}, {}
+  for _, impl in ipairs(IMPLEMENTATIONS) do if not only or only[impl.name] then impls[#impls + 1] = impl end end
+  for _, wl in ipairs(WORKLOADS) do if not only_wl or only_wl[wl.name] then wls[#wls + 1] = wl end end
+  io.stdout:setvbuf("line")
+  print(("benchmarks: %d implementations x %d workloads x %d runs, %g s each after 0.5 s of warm-up; "
+         .. "server on core 0, load generator on core 1"):format(#impls, #wls, o.runs, o.seconds))
+  local res = {}
+  for _, wl in ipairs(wls) do
+    res[wl.name] = {}
+    for _, impl in ipairs(impls) do
+      local why = wl.unsupported and wl.unsupported[impl.name]
+      if why then
+        res[wl.name][impl.name] = { failed = why }
+      else
+        local runs = {}
+        for i = 1, o.runs do
+          local ok, r = pcall(measure, impl, wl, o.seconds)
+          runs[i] = ok and r or { failed = tostring(r) }
+        end
+        res[wl.name][impl.name] = summarize(runs)
+      end
+      local s = res[wl.name][impl.name]
+      io.stderr:write(("  %-10s %-8s %s\n"):format(wl.name, impl.name,
+        s.failed and s.failed or (si(s.rate) .. " " .. wl.unit)))
+    end
+  end
+  local rows = table_rows(res, impls, wls)
+  print("")
+  print_table(rows)
+  local goal_list = goals(res)
+  print("")
+  print("Goals (never fatal):")
+  for _, g in ipairs(goal_list) do
+    print(("  %-55s %8s   %s"):format(g.goal, g.value and ("%.2f"):format(g.value) or "-",
+      g.met == nil and "not measured" or g.met and "met" or "MISSED"))
+  end
+  os.execute("mkdir -p '" .. o.out .. "'")
+  local results = { machine = machine(), date = os.date("!%Y-%m-%dT%H:%M:%SZ"), runs = o.runs,
+                    seconds = o.seconds, workloads = {}, goals = goal_list }
+  for _, wl in ipairs(wls) do
+    local per = { title = wl.title, unit = wl.unit, loadgen = wl.args, results = res[wl.name] }
+    results.workloads[wl.name] = per
+  end
+  local f = assert(io.open(o.out .. "/latest.json", "w"))
+  f:write(json_value(results), "\n")
+  f:close()
+  f = assert(io.open(o.out .. "/latest.md", "w"))
+  f:write(markdown(rows, goal_list))
+  f:close()
+  local svg, why = chart(res, impls, wls, o.out)
+  print("")
+  print("wrote " .. o.out .. "/latest.json, " .. o.out .. "/latest.md"
+        .. (svg and (", " .. svg) or (" (no chart: " .. why .. ")")))
+end
+
+main(arg)
