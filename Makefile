@@ -35,7 +35,7 @@ endif
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo test fuzz fuzz-short bench-codec bench-dispatch bench-framing clean
+.PHONY: all deps demo test fuzz fuzz-short bench bench-codec bench-dispatch bench-framing clean
 
 all: deps $(MODULE)
 
@@ -69,6 +69,12 @@ fuzz: deps
 
 fuzz-short: deps
 	@scripts/fuzz $(or $(FUZZ_SECONDS),10)
+
+# Against peers (vscode-jsonrpc, pure Lua on luv + cjson, the floor); see
+# bench/run.lua. BENCH_ARGS passes options (--runs 5, --only ours,floor...).
+bench: all build/bench/loadgen build/bench/floor
+	bench/setup
+	lua5.4 bench/run.lua $(BENCH_ARGS)
 
 bench-codec: all
 	$(LUA_BIN) bench/codec.lua

@@ -128,6 +128,66 @@ static int capture_failure(lua_State *L)
     return 1;
 }
 
+/* ---- the runner of handler coroutines, in C where the API allows ----
+ *
+ * runner(fn, ...) -> ok, a, b runs a handler in its coroutine under a
+ * protected call that may yield (lua_pcallk, Lua 5.3+). A handler that
+ * returns without waiting hands its outcome back to the dispatcher that
+ * resumed it, without any Lua code of ours. Otherwise (it waited, or it
+ * failed: Lua finishes a failed pcallk in a coroutine through its
+ * continuation too) the endpoint's finish(co, ok, a, b) (upvalue 1)
+ * decides: it completes a handler that waited, and returns the outcome of
+ * one that did not. Lua 5.1 and LuaJIT have no continuations; the
+ * endpoint uses its Lua runner there. */
+#if LUA_VERSION_NUM >= 503
+static int runner_outcome(lua_State *L, int status)
+{
+    int ok = status == LUA_OK || status == LUA_YIELD;
+    lua_pushboolean(L, ok);
+    lua_replace(L, 1);   /* the message handler's slot */
+    if (!ok)
+        lua_pushnil(L);   /* ok, err, nil */
+    lua_settop(L, 3);
+    return 3;
+}
+
+static int runner_resumed(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)ctx;
+    runner_outcome(L, status);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushthread(L);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_call(L, 4, 3);
+    return 3;
+}
+
+static int runner(lua_State *L)
+{
+    int nargs = lua_gettop(L) - 1, status;
+    lua_pushcfunction(L, capture_failure);
+    lua_insert(L, 1);
+    status = lua_pcallk(L, nargs, 2, 1, 0, runner_resumed);
+    return runner_outcome(L, status);
+}
+
+/* core._runner(finish) -> runner, or nil where it must be Lua. */
+static int l_runner(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushcclosure(L, runner, 1);
+    return 1;
+}
+#else
+static int l_runner(lua_State *L)
+{
+    lua_pushnil(L);
+    return 1;
+}
+#endif
+
 static int is_failure(lua_State *L, int idx)
 {
     int same;
@@ -1004,27 +1064,34 @@ static void open_exchange(lua_State *L, exchange *x, jr_server *srv, int at, jr_
     x->count = 0;
 }
 
-/* Pushes what was written (or nil) and returns the buffers. */
-static int close_exchange(exchange *x, jr_buf *scratch)
+/* Pushes what was written (or nil), or hands it to the sink, and returns
+ * the buffers. */
+static int close_exchange(exchange *x, jr_buf *scratch, jr_sink *sink)
 {
     lua_State *L = x->L;
     lua_settop(L, x->batch_state);
-    if (x->out->len > 0)
-        lua_pushlstring(L, x->out->data, x->out->len);
-    else
+    if (sink != NULL) {
+        if (x->out->len > 0)
+            sink->put(sink, x->out->data, x->out->len);
         lua_pushnil(L);
+    } else if (x->out->len > 0) {
+        lua_pushlstring(L, x->out->data, x->out->len);
+    } else {
+        lua_pushnil(L);
+    }
     give_back(x->out);
     give_back(scratch);
     return 1;
 }
 
 /* handle(text, context) and, for endpoints,
- * _receive(text, context, on_response, on_defer, runner). */
+ * _receive(text, context, on_response, on_defer, runner [, sink]). */
 static int run(lua_State *L, int endpoint)
 {
     exchange x;
     jr_server *srv = check_server(L);
     jr_buf *scratch;
+    jr_sink *sink = NULL;
     size_t n;
     const char *s;
     luaL_checktype(L, 2, LUA_TSTRING);
@@ -1033,6 +1100,8 @@ static int run(lua_State *L, int endpoint)
         luaL_checktype(L, 4, LUA_TFUNCTION);
         luaL_checktype(L, 5, LUA_TFUNCTION);
         luaL_checktype(L, 6, LUA_TFUNCTION);
+        if (lua_islightuserdata(L, 7))
+            sink = (jr_sink *)lua_touserdata(L, 7);
     }
     open_exchange(L, &x, srv, 7, &scratch);
     x.ctx = 3;
@@ -1041,7 +1110,7 @@ static int run(lua_State *L, int endpoint)
     x.runner = endpoint ? 6 : 0;
     jr_decoder_init(&x.d, L, s, n, srv->max_depth, UV_ARRAY_MT, UV_OBJECT_MT, scratch, x.err);
     process_text(&x, n);
-    return close_exchange(&x, scratch);
+    return close_exchange(&x, scratch, sink);
 }
 
 /* server:_complete(job, ok, ...): the outcome of a deferred handler, as
@@ -1097,7 +1166,7 @@ static int l_complete(lua_State *L)
     }
     result = lua_gettop(L);
     if (e.id == NULL)   /* a notification: nothing to answer */
-        return close_exchange(&x, scratch);
+        return close_exchange(&x, scratch, NULL);
     lua_getfield(L, job, JOB_BATCH);
     x.batch = 0;
     if (failed)
@@ -1114,7 +1183,7 @@ static int l_complete(lua_State *L)
                 luaL_error(L, "not enough memory");
         }
     }
-    return close_exchange(&x, scratch);
+    return close_exchange(&x, scratch, NULL);
 }
 
 static int l_handle(lua_State *L)
@@ -1340,5 +1409,7 @@ void jr_dispatch_open(lua_State *L)
     lua_setfield(L, mt - 1, "server");
     lua_pushcfunction(L, capture_failure);   /* for the endpoints' xpcall */
     lua_setfield(L, mt - 1, "_capture_failure");
+    lua_pushcfunction(L, l_runner);
+    lua_setfield(L, mt - 1, "_runner");
     lua_pop(L, 1);
 }

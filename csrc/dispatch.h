@@ -18,6 +18,12 @@ typedef struct jr_server {
                                table, which keeps them alive) */
 } jr_server;
 
+/* Where an endpoint's replies go when they bypass Lua: a stream passes one
+ * (as a light userdata) to server:_receive, which then returns nothing. */
+typedef struct jr_sink {
+    void (*put)(struct jr_sink *sink, const char *text, size_t len);
+} jr_sink;
+
 /* Adds server to the table on top. */
 void jr_dispatch_open(lua_State *L);
 

@@ -16,18 +16,24 @@
  * notifications costs one system call, and a lone answer goes out at once. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include "stream.h"
 
 #define STREAM_MT "jsonrpc.stream"
 #define READ_CHUNK ((size_t)65536)
+#define HAND_OVER ((size_t)65536)   /* pending bytes given to a write, not copied */
 
 typedef struct write_req {
     uv_write_t req;
     jr_stream *s;
-    size_t len;
-    char data[1];             /* header, payload, trailer */
+    char *owned;              /* a pending buffer handed over, or NULL */
+    char data[1];             /* else the bytes, copied */
 } write_req;
+
+static void flush_pending(jr_stream *s);
+static void stop_reading(jr_stream *s);
+static void sink_put(jr_sink *sink, const char *text, size_t n);
 
 static jr_stream **check_box(lua_State *L)
 {
@@ -58,34 +64,63 @@ static void call_back(jr_stream *s, int ref, int nargs)
     }
 }
 
+/* A message straight to the endpoint's dispatcher, whose reply comes back
+ * through the sink: no Lua callback, no reply string. The serve table is
+ * {receive, server, context, on_response, on_defer, runner, report}. */
+static void serve_message(jr_stream *s, const char *msg, size_t len)
+{
+    lua_State *L = s->h.loop->cbL;
+    int top = lua_gettop(L), i;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->serve);
+    lua_rawgeti(L, top + 1, 1);
+    lua_rawgeti(L, top + 1, 2);
+    lua_pushlstring(L, msg, len);   /* a copy: a handler may move the framer's buffer */
+    for (i = 3; i <= 6; i++)
+        lua_rawgeti(L, top + 1, i);
+    lua_pushlightuserdata(L, &s->sink);
+    if (lua_pcall(L, 7, 0, 0) != 0) {   /* a failing response callback */
+        lua_rawgeti(L, top + 1, 7);
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 0, 0) != 0)
+            lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+}
+
 static void deliver(jr_stream *s)
 {
     lua_State *L = s->h.loop->cbL;
     const char *msg;
     size_t len;
     int r;
+    s->in_read++;   /* the answers to what is delivered now go out in one write */
     /* a pause or a full write queue holds back the messages already
      * buffered too: resume (or the queue draining) delivers them */
     while (!uv_is_closing(&s->u.handle) && !s->paused && !s->throttled && !s->finishing
            && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
         if (r == 1) {
-            lua_pushlstring(L, msg, len);
-            call_back(s, s->on_message, 1);
+            if (s->serve != LUA_NOREF) {
+                serve_message(s, msg, len);
+            } else {
+                lua_pushlstring(L, msg, len);
+                call_back(s, s->on_message, 1);
+            }
             continue;
         }
         lua_pushnil(L);
         lua_pushstring(L, jr_framer_error(&s->framer));
         call_back(s, s->on_message, 2);
         if (jr_framer_broken(&s->framer)) {
+            s->in_read--;
             jr_stream_close(s, jr_framer_error(&s->framer));
             return;
         }
     }
     jr_framer_shrink(&s->framer);
+    s->in_read--;
+    if (s->in_read == 0 && s->writes == 0)
+        flush_pending(s);
 }
-
-static void flush_pending(jr_stream *s);
-static void stop_reading(jr_stream *s);
 
 /* Bytes not yet handed to the kernel: libuv's queue and ours. */
 static size_t queued(const jr_stream *s)
@@ -118,11 +153,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     (void)buf;
     if (n > 0) {
         jr_framer_commit(&s->framer, (size_t)n);
-        s->in_read++;
         deliver(s);
-        s->in_read--;
-        if (s->in_read == 0 && s->writes == 0)
-            flush_pending(s);
     } else if (n == UV_EOF) {
         jr_stream_close(s, "closed by the peer");
     } else if (n == UV_ENOBUFS) {
@@ -195,6 +226,7 @@ static void on_closed(jr_handle *h)
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_drain);
+        luaL_unref(L, LUA_REGISTRYINDEX, s->serve);
     }
     release(s);
 }
@@ -231,7 +263,8 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     lua_setmetatable(L, -2);
     jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
-    s->on_message = s->on_close = s->on_drain = LUA_NOREF;
+    s->on_message = s->on_close = s->on_drain = s->serve = LUA_NOREF;
+    s->sink.put = sink_put;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->h.uv = &s->u.handle;
     s->h.on_close = on_close;
@@ -271,6 +304,7 @@ static void write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     jr_stream *s = w->s;
+    free(w->owned);
     free(w);
     s->writes--;
     if (status == UV_ECANCELED || uv_is_closing(&s->u.handle))
@@ -293,23 +327,35 @@ static void write_cb(uv_write_t *req, int status)
     drained(s);
 }
 
-/* Writes n bytes at data (copied) with one uv_write; 0 or a libuv error. */
-static int write_bytes(jr_stream *s, const char *data, size_t n)
+/* Writes what is pending with one uv_write: a large buffer is handed over
+ * to the write (no copy of a big answer), a small one is copied and kept
+ * for the next texts. 0 or a libuv error. */
+static int write_pending(jr_stream *s)
 {
-    write_req *w = (write_req *)malloc(sizeof *w + n);
+    size_t n = s->pending.len;
+    int own = n >= HAND_OVER, rc;
+    write_req *w = (write_req *)malloc(sizeof *w + (own ? 0 : n));
     uv_buf_t buf;
-    int rc;
     if (w == NULL)
         return UV_ENOMEM;
-    memcpy(w->data, data, n);
     w->s = s;
-    w->len = n;
-    buf = uv_buf_init(w->data, (unsigned int)n);
+    if (own) {
+        w->owned = s->pending.data;   /* jr_malloc_alloc's memory: free() */
+        s->pending.data = NULL;
+        s->pending.cap = 0;
+    } else {
+        w->owned = NULL;
+        memcpy(w->data, s->pending.data, n);
+    }
+    s->pending.len = 0;
+    buf = uv_buf_init(own ? w->owned : w->data, (unsigned int)n);
     rc = uv_write(&w->req, s->writer, &buf, 1, write_cb);
-    if (rc < 0)
+    if (rc < 0) {
+        free(w->owned);
         free(w);
-    else
+    } else {
         s->writes++;
+    }
     return rc;
 }
 
@@ -319,8 +365,7 @@ static void flush_pending(jr_stream *s)
     int rc;
     if (s->pending.len == 0 || uv_is_closing(&s->u.handle))
         return;
-    rc = write_bytes(s, s->pending.data, s->pending.len);
-    s->pending.len = 0;
+    rc = write_pending(s);
     jr_buf_trim(&s->pending, 1u << 20);
     if (rc < 0) {
         char why[120];
@@ -331,15 +376,39 @@ static void flush_pending(jr_stream *s)
     throttle_if_full(s);
 }
 
+/* Frames text into `pending`, written at once when nothing holds it back.
+ * 0, or -1 when memory runs out. */
+static int queue_text(jr_stream *s, const char *text, size_t n)
+{
+    char head[JR_FRAME_HEADER_MAX];
+    size_t hlen = jr_frame_header_write(s->framer.kind, n, head);
+    if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
+        || (s->framer.kind == JR_FRAME_NDJSON && jr_buf_addc(&s->pending, '\n') != 0))
+        return -1;
+    if (s->in_read == 0 && s->writes == 0)
+        flush_pending(s);   /* nothing to wait for: out at once */
+    else
+        throttle_if_full(s);
+    return 0;
+}
+
+/* The dispatcher's replies (serve mode); dropped once the stream closes. */
+static void sink_put(jr_sink *sink, const char *text, size_t n)
+{
+    jr_stream *s = (jr_stream *)((char *)sink - offsetof(jr_stream, sink));
+    if (uv_is_closing(&s->u.handle))
+        return;
+    if (queue_text(s, text, n) != 0)
+        jr_stream_close(s, "not enough memory for a reply");
+}
+
 /* stream:write(text): frames text and queues it; the bytes now queued, or
  * nil and why. */
 static int l_write(lua_State *L)
 {
     jr_stream *s = *check_box(L);
-    char head[JR_FRAME_HEADER_MAX];
     const char *text, *why;
-    size_t n, hlen;
-    int tlen;
+    size_t n;
     luaL_checktype(L, 2, LUA_TSTRING);
     text = lua_tolstring(L, 2, &n);
     if (s == NULL || uv_is_closing(&s->u.handle)) {
@@ -350,15 +419,8 @@ static int l_write(lua_State *L)
     why = jr_frame_check(s->framer.kind, text, n);
     if (why != NULL)
         return luaL_argerror(L, 2, why);
-    hlen = jr_frame_header_write(s->framer.kind, n, head);
-    tlen = s->framer.kind == JR_FRAME_NDJSON;
-    if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
-        || (tlen && jr_buf_addc(&s->pending, '\n') != 0))
+    if (queue_text(s, text, n) != 0)
         return luaL_error(L, "not enough memory");
-    if (s->in_read == 0 && s->writes == 0)
-        flush_pending(s);   /* nothing to wait for: out at once */
-    else
-        throttle_if_full(s);
     if (uv_is_closing(&s->u.handle)) {
         lua_pushnil(L);
         lua_pushstring(L, s->reason);
@@ -454,7 +516,8 @@ static int l_close(lua_State *L)
 
 static int set_callback(lua_State *L, int *ref)
 {
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!lua_istable(L, 2))
+        luaL_checktype(L, 2, LUA_TFUNCTION);
     luaL_unref(L, LUA_REGISTRYINDEX, *ref);
     lua_pushvalue(L, 2);
     *ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -474,6 +537,14 @@ static int l_on_close(lua_State *L)
 static int l_on_drain(lua_State *L)
 {
     return set_callback(L, &check_open(L)->on_drain);
+}
+
+/* stream:serve(t): messages go to t's dispatcher rather than on_message
+ * (which still gets framing errors); see serve_message. */
+static int l_serve(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TTABLE);
+    return set_callback(L, &check_open(L)->serve);
 }
 
 static int l_is_closing(lua_State *L)
@@ -548,6 +619,7 @@ void jr_stream_open(lua_State *L)
         {"on_close", l_on_close},
         {"on_drain", l_on_drain},
         {"flush", l_flush},
+        {"serve", l_serve},
         {"is_closing", l_is_closing},
         {"queued", l_queued},
         {"peer", l_peer},

@@ -4,6 +4,7 @@
 #ifndef JSONRPC_STREAM_H
 #define JSONRPC_STREAM_H
 
+#include "dispatch.h"
 #include "framing.h"
 #include "loop.h"
 
@@ -31,6 +32,8 @@ typedef struct jr_stream {
     int handles;              /* libuv handles not closed yet */
     jr_framer framer;
     int on_message, on_close, on_drain;   /* registry refs of the Lua callbacks */
+    int serve;                /* registry ref of the serve table, or LUA_NOREF */
+    jr_sink sink;             /* where the dispatcher puts replies */
     int reading;              /* uv_read_start is in effect */
     int throttled;            /* reading stopped while writes are queued */
     int paused;               /* reading stopped by Lua (pause/resume) */

@@ -95,6 +95,14 @@ function Endpoint:receive(text)
   if reply then self:_reply(reply) end
 end
 
+--- What a stream needs to hand this endpoint's messages to the dispatcher
+-- itself (stream:serve): the arguments of _receive, and report(message)
+-- for errors raised while a response is delivered.
+function Endpoint:_serve_table(report)
+  local server = self.server
+  return { server._receive, server, self.context, self.on_response, self.on_defer, runner, report }
+end
+
 --- Sends a response; when the connection has closed meanwhile there is
 -- nobody to answer, and it is dropped.
 function Endpoint:_reply(text)
@@ -140,7 +148,9 @@ if _VERSION == "Lua 5.1" and not jit then
   -- plain 5.1 cannot yield across xpcall: errors go to whoever resumes
   runner = function(fn, ...) return finish(running(), true, fn(...)) end
 else
-  runner = function(fn, ...) return finish(running(), xpcall(fn, capture_failure, ...)) end
+  -- Lua 5.3+: the same in C, with a continuation for handlers that waited
+  runner = core._runner(finish)
+    or function(fn, ...) return finish(running(), xpcall(fn, capture_failure, ...)) end
 end
 
 local function wake(waiter)

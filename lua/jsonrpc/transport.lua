@@ -122,6 +122,8 @@ local function wrap(stream, opts, transport)
     local ok, failure = pcall(conn.receive, conn, text)
     if not ok then report(conn, tostring(failure)) end
   end)
+  -- messages go from the stream to the dispatcher in C, replies back
+  stream:serve(conn:_serve_table(function(message) report(conn, tostring(message)) end))
   stream:on_close(function(reason) conn:_closed(reason) end)
   if opts.on_close then conn.on_close_hooks[1] = opts.on_close end
   return conn
