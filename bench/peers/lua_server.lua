@@ -1,0 +1,219 @@
+-- Benchmark peer: a pure-Lua JSON-RPC server on luv and lua-cjson, framed and
+-- dispatched the way Neovim's LSP client (runtime/lua/vim/lsp/rpc.lua) does.
+--   lua5.4 bench/peers/lua_server.lua PORT      (PORT 0 picks a free port)
+-- Listens on TCP 127.0.0.1:PORT, prints "listening on tcp://127.0.0.1:<port>",
+-- serves Content-Length framed JSON-RPC (batches too) until SIGTERM/SIGINT.
+-- Methods, positional params: add(a, b), echo(x), sleep(ms) -> ms after a
+-- timer, stream(n) -> n notifications "tick" [i], then the result n.
+local uv = require "luv"
+local cjson = require "cjson"
+
+local SLICE = 100   -- notifications written between two waits in stream()
+
+---------------------------------------------------------------- framing
+
+local function content_length(header)
+  local n = header:lower():match("content%-length%s*:%s*(%d+)")
+  return tonumber(n) or error("no Content-Length in header: " .. header)
+end
+
+-- A coroutine fed one chunk per resume; it yields a body whenever one is
+-- complete (then expects "" to go on) and nil when it needs more input.
+local function parser_loop()
+  local buf = ""   -- holds only the header part (and what follows it)
+  while true do
+    local start, finish = string.find(buf, "\r\n\r\n", 1, true)
+    if start then
+      local len = content_length(buf:sub(1, start - 1))
+      -- Body pieces are kept apart and joined once: appending each chunk to
+      -- one string would copy a 64 MiB body over and over.
+      local chunks = { buf:sub(finish + 1) }
+      local have = #chunks[1]
+      while have < len do
+        local chunk = coroutine.yield()
+        chunks[#chunks + 1] = chunk
+        have = have + #chunk
+      end
+      local rest = ""
+      if have > len then   -- the last chunk also holds the next message(s)
+        local last = chunks[#chunks]
+        local cut = #last - (have - len)
+        chunks[#chunks], rest = last:sub(1, cut), last:sub(cut + 1)
+      end
+      buf = rest .. coroutine.yield(table.concat(chunks))
+    else
+      buf = buf .. coroutine.yield()
+    end
+  end
+end
+
+local function close(conn)
+  if conn.closed then return end
+  conn.closed = true
+  conn.tcp:close()
+end
+
+-- False when nothing was written (then on_written will not be called).
+local function send(conn, body, on_written)
+  if conn.closed then return false end
+  local ok = conn.tcp:write("Content-Length: " .. #body .. "\r\n\r\n" .. body, on_written)
+  if not ok then close(conn) end   -- the peer is gone
+  return ok and true or false
+end
+
+-- A response as JSON. Debian's lua-cjson 2.1.0 writes numbers with 14
+-- significant digits, so an integer id from 1e14 up would come back rounded:
+-- such an id is left out of the table and written by hand.
+local function encode(response)
+  local id, head = response.id, nil
+  if type(id) == "number" and id % 1 == 0 and math.abs(id) >= 1e14 then
+    response.id, head = nil, string.format('{"id":%.0f,', id)
+  end
+  local ok, body = pcall(cjson.encode, response)
+  if not ok then   -- e.g. a result of inf: answer that rather than die
+    response.result, response.error = nil, { code = -32603, message = body }
+    body = cjson.encode(response)
+  end
+  return head and head .. body:sub(2) or body
+end
+
+---------------------------------------------------------------- methods
+
+-- Each call runs in its own coroutine (as Neovim runs server requests), so
+-- a method may wait on the loop by yielding; it gets the connection first.
+local methods = {}
+
+function methods.add(_, a, b) return a + b end
+
+function methods.echo(_, x) return x end
+
+function methods.sleep(_, ms)
+  ms = math.tointeger(ms) or error("sleep: ms must be a whole number")
+  local co, timer = coroutine.running(), uv.new_timer()
+  timer:start(ms, 0, function()
+    timer:close()
+    coroutine.resume(co)
+  end)
+  coroutine.yield()
+  return ms
+end
+
+-- One write per notification; after each slice the coroutine waits for the
+-- slice's last write to complete (libuv writes in order), so never more than
+-- one slice (~5 KB) waits in memory, and the loop gets a turn to free the
+-- finished writes and serve the other connections (1000 a slice held them
+-- ~15 ms; 100 costs no throughput).
+function methods.stream(conn, n)
+  local co = coroutine.running()
+  for i = 1, n do
+    local last = i % SLICE == 0 or i == n
+    if not send(conn, cjson.encode({ jsonrpc = "2.0", method = "tick", params = { i } }),
+                last and function() coroutine.resume(co) end or nil) then
+      error("connection closed")
+    end
+    if last then coroutine.yield() end
+  end
+  return n
+end
+
+---------------------------------------------------------------- dispatch
+
+local function error_response(id, code, message)
+  return { jsonrpc = "2.0", id = id, error = { code = code, message = message } }
+end
+
+-- Runs one call; done(response) follows, with nil for a notification.
+local function call(conn, msg, done)
+  if type(msg) ~= "table" or type(msg.method) ~= "string" then
+    local id = type(msg) == "table" and msg.id or cjson.null
+    return done(error_response(id, -32600, "Invalid Request"))
+  end
+  local id, fn = msg.id, methods[msg.method]   -- no id: a notification
+  if not fn then
+    return done(id ~= nil and error_response(id, -32601, "Method not found") or nil)
+  end
+  local params = type(msg.params) == "table" and msg.params or {}
+  coroutine.wrap(function()
+    local ok, result = pcall(fn, conn, table.unpack(params, 1, #params))
+    if id == nil then
+      done(nil)
+    elseif ok then
+      if result == nil then result = cjson.null end
+      done({ jsonrpc = "2.0", id = id, result = result })
+    else
+      done(error_response(id, -32603, tostring(result)))
+    end
+  end)()
+end
+
+local function handle_body(conn, body)
+  local ok, msg = pcall(cjson.decode, body)
+  if not ok then
+    return send(conn, encode(error_response(cjson.null, -32700, "Parse error")))
+  end
+  -- cjson decodes [] and {} alike, so a batch is told by its first byte.
+  if not body:find("^%s*%[") then
+    return call(conn, msg, function(response)
+      if response then send(conn, encode(response)) end
+    end)
+  end
+  if #msg == 0 then
+    return send(conn, encode(error_response(cjson.null, -32600, "Invalid Request")))
+  end
+  -- The batch is answered once its last call is done (some may wait).
+  local answers, pending = {}, #msg
+  for i = 1, #msg do
+    call(conn, msg[i], function(response)
+      answers[i] = response and encode(response) or false
+      pending = pending - 1
+      if pending > 0 then return end
+      local list = {}
+      for j = 1, #msg do
+        if answers[j] then list[#list + 1] = answers[j] end
+      end
+      if #list > 0 then send(conn, "[" .. table.concat(list, ",") .. "]") end
+    end)
+  end
+end
+
+---------------------------------------------------------------- server
+
+local function serve(tcp)
+  local conn = { tcp = tcp, closed = false }
+  local parse = coroutine.wrap(parser_loop)
+  parse()   -- runs up to its first yield, ready for chunks
+  tcp:nodelay(true)
+  tcp:read_start(function(err, chunk)
+    if err or not chunk then return close(conn) end
+    local ok, body = pcall(parse, chunk)
+    while ok and body do
+      handle_body(conn, body)
+      ok, body = pcall(parse, "")
+    end
+    if not ok then   -- a broken header: the stream cannot be resynchronised
+      io.stderr:write("lua_server: ", tostring(body), "\n")
+      close(conn)
+    end
+  end)
+end
+
+local server = uv.new_tcp()
+assert(server:bind("127.0.0.1", tonumber(arg[1]) or 0))
+assert(server:listen(1024, function(err)
+  if err then return end
+  local tcp = uv.new_tcp()
+  if server:accept(tcp) then serve(tcp) else tcp:close() end
+end))
+
+for _, name in ipairs({ "sigterm", "sigint" }) do
+  local signal = uv.new_signal()
+  signal:start(name, function() os.exit(0) end)
+end
+-- Writing to a peer that went away raises SIGPIPE, which kills by default;
+-- caught, the write fails with EPIPE instead and the connection closes.
+local sigpipe = uv.new_signal()
+sigpipe:start("sigpipe", function() end)
+
+io.stdout:write("listening on tcp://127.0.0.1:", server:getsockname().port, "\n")
+io.stdout:flush()
+uv.run()

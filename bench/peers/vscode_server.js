@@ -1,0 +1,52 @@
+// Benchmark peer: a JSON-RPC server on vscode-jsonrpc (npm, 8.2.x).
+//   node bench/peers/vscode_server.js PORT      (PORT 0 picks a free port)
+// Listens on TCP 127.0.0.1:PORT, prints "listening on tcp://127.0.0.1:<port>",
+// serves Content-Length framed JSON-RPC until SIGTERM/SIGINT. Methods, with
+// positional params: add(a, b), echo(x), sleep(ms) -> ms after a timer,
+// stream(n) -> n notifications "tick" [i], then the result n. Batches are left
+// to the library (vscode-jsonrpc ignores them: no answer).
+'use strict';
+const net = require('net');
+const rpc = require('vscode-jsonrpc/node');
+
+const methods = {
+  add: (a, b) => a + b,
+  echo: (x) => x,
+  sleep: (ms) => new Promise((resolve) => setTimeout(() => resolve(ms), ms)),
+};
+
+function serve(socket) {
+  socket.setNoDelay(true);
+  const conn = rpc.createMessageConnection(
+    new rpc.StreamMessageReader(socket), new rpc.StreamMessageWriter(socket));
+
+  // vscode-jsonrpc writes one message at a time behind a semaphore, and the
+  // promise settles once the socket took the bytes: awaiting each one is the
+  // flow control. (Awaiting only every 1000th is no faster and grows memory:
+  // the semaphore schedules a setImmediate per queued write, and those pile
+  // up by one per message, ~300 MB over a million.)
+  const stream = async (n) => {
+    for (let i = 1; i <= n; i++) await conn.sendNotification('tick', i);   // params: [i]
+    return n;
+  };
+
+  for (const [name, fn] of Object.entries({ ...methods, stream })) {
+    conn.onRequest(name, fn);
+    conn.onNotification(name, (...args) => {   // run, no answer
+      Promise.resolve().then(() => fn(...args)).catch(() => {});
+    });
+  }
+  // The library's own answer here says "Unhandled method x"; the contract says:
+  conn.onRequest(() => {
+    throw new rpc.ResponseError(rpc.ErrorCodes.MethodNotFound, 'Method not found');
+  });
+  conn.onClose(() => conn.dispose());
+  socket.on('error', () => {});   // a peer that resets is just closed
+  conn.listen();
+}
+
+const server = net.createServer(serve);
+server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
+  process.stdout.write(`listening on tcp://127.0.0.1:${server.address().port}\n`);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
