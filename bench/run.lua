@@ -432,10 +432,10 @@ local function chart(res, selected_impls, selected_wls, dir)
     "set boxwidth 0.9",
     "set datafile missing '-'",
     "set logscale y",
-    "set yrange [0.001:2]",
-    "set ytics ('0.001' 0.001, '0.01' 0.01, '0.1' 0.1, '0.5' 0.5, '1' 1)",
+    "set yrange [0.003:2]",
+    "set ytics ('0.01' 0.01, '0.1' 0.1, '0.5' 0.5, '1' 1)",
     "set grid ytics",
-    "set key top left",
+    "set key outside top center horizontal",
     "set xtics rotate by -20",
     "plot " .. table.concat(plots, ", "),
   }, "\n")

@@ -1085,7 +1085,8 @@ static int close_exchange(exchange *x, jr_buf *scratch, jr_sink *sink)
 }
 
 /* handle(text, context) and, for endpoints,
- * _receive(text, context, on_response, on_defer, runner [, sink]). */
+ * _receive(text, context, on_response, on_defer, runner [, sink, length]):
+ * a stream passes its text in place, as a light userdata and a length. */
 static int run(lua_State *L, int endpoint)
 {
     exchange x;
@@ -1094,14 +1095,19 @@ static int run(lua_State *L, int endpoint)
     jr_sink *sink = NULL;
     size_t n;
     const char *s;
-    luaL_checktype(L, 2, LUA_TSTRING);
-    s = lua_tolstring(L, 2, &n);
     if (endpoint) {
         luaL_checktype(L, 4, LUA_TFUNCTION);
         luaL_checktype(L, 5, LUA_TFUNCTION);
         luaL_checktype(L, 6, LUA_TFUNCTION);
         if (lua_islightuserdata(L, 7))
             sink = (jr_sink *)lua_touserdata(L, 7);
+    }
+    if (sink != NULL && lua_islightuserdata(L, 2)) {
+        s = (const char *)lua_touserdata(L, 2);
+        n = (size_t)luaL_checknumber(L, 8);
+    } else {
+        luaL_checktype(L, 2, LUA_TSTRING);
+        s = lua_tolstring(L, 2, &n);
     }
     open_exchange(L, &x, srv, 7, &scratch);
     x.ctx = 3;

@@ -74,11 +74,14 @@ static void serve_message(jr_stream *s, const char *msg, size_t len)
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->serve);
     lua_rawgeti(L, top + 1, 1);
     lua_rawgeti(L, top + 1, 2);
-    lua_pushlstring(L, msg, len);   /* a copy: a handler may move the framer's buffer */
+    /* the text in place, not copied: the framer's buffer stays put until
+     * this returns, as deliver does not run again meanwhile */
+    lua_pushlightuserdata(L, (void *)msg);
     for (i = 3; i <= 6; i++)
         lua_rawgeti(L, top + 1, i);
     lua_pushlightuserdata(L, &s->sink);
-    if (lua_pcall(L, 7, 0, 0) != 0) {   /* a failing response callback */
+    lua_pushnumber(L, (lua_Number)len);
+    if (lua_pcall(L, 8, 0, 0) != 0) {   /* a failing response callback */
         lua_rawgeti(L, top + 1, 7);
         lua_insert(L, -2);
         if (lua_pcall(L, 1, 0, 0) != 0)
@@ -93,6 +96,11 @@ static void deliver(jr_stream *s)
     const char *msg;
     size_t len;
     int r;
+    /* A callback below may resume the stream, which delivers: the loop
+     * here goes on by itself, and must be the only one taking messages. */
+    if (s->delivering)
+        return;
+    s->delivering = 1;
     s->in_read++;   /* the answers to what is delivered now go out in one write */
     /* a pause or a full write queue holds back the messages already
      * buffered too: resume (or the queue draining) delivers them */
@@ -112,11 +120,13 @@ static void deliver(jr_stream *s)
         call_back(s, s->on_message, 2);
         if (jr_framer_broken(&s->framer)) {
             s->in_read--;
+            s->delivering = 0;
             jr_stream_close(s, jr_framer_error(&s->framer));
             return;
         }
     }
     jr_framer_shrink(&s->framer);
+    s->delivering = 0;
     s->in_read--;
     if (s->in_read == 0 && s->writes == 0)
         flush_pending(s);

@@ -39,6 +39,7 @@ typedef struct jr_stream {
     int paused;               /* reading stopped by Lua (pause/resume) */
     int finishing;            /* shutting down after the queued writes */
     int in_read;              /* delivering what one read brought */
+    int delivering;           /* deliver() is running */
     int writes;               /* our writes in flight (not called back) */
     int want_drain;           /* call on_drain once all is written */
     jr_buf pending;           /* texts collected for the next write */

@@ -362,6 +362,81 @@ describe("closing and load", function()
     jsonrpc.run("nowait")
   end)
 
+  it("makes a handler that floods notifications wait while the peer is behind", function()
+    server:close()
+    local HIGH, N, most = 64 * 1024, 20000, 0
+    server:method("flood", function(ctx, n)
+      local conn = ctx.connection
+      for i = 1, n do
+        conn:notify("tick", {i, string.rep("x", 100)})
+        most = math.max(most, conn.stream:queued())
+      end
+      return n
+    end, {context = true})
+    listener = assert(server:listen("tcp://127.0.0.1:0", {write_high_water = HIGH}))
+    local got, in_order, result = 0, true, nil
+    local client = assert(jsonrpc.connect(listener.url))
+    client:method("tick", function(i) got = got + 1; if i ~= got then in_order = false end end)
+    coroutine.wrap(function() result = client:call("flood", {N}) end)()
+    assert.is_true(run_until(function() return result ~= nil end, 60000))
+    assert.equal(N, result)
+    assert.equal(N, got)   -- every notification, before the answer
+    assert.is_true(in_order)
+    if coroutine.isyieldable then   -- plain Lua 5.1 cannot wait there
+      assert.is_true(most <= HIGH + 200, "queued " .. most .. " bytes")
+    end
+    client:close()
+  end)
+
+  it("flushes from a handler: the handler waits until its texts are written", function()
+    local big = string.rep("y", 3 * 1024 * 1024)
+    local queued_after
+    server:method("push_then_answer", function(ctx)
+      ctx.connection:notify("big", {big})
+      ctx.connection:flush()
+      queued_after = ctx.connection.stream:queued()
+      return "flushed"
+    end, {context = true})
+    local client = assert(jsonrpc.connect(listener.url))
+    local got
+    client:method("big", function(s) got = #s end)
+    local result
+    coroutine.wrap(function() result = client:call("push_then_answer") end)()
+    assert.is_true(run_until(function() return result ~= nil end, 30000))
+    assert.equal("flushed", result)
+    assert.equal(#big, got)
+    assert.equal(0, queued_after)
+    client:close()
+  end)
+
+  it("answers many requests that arrive in one read, in order", function()
+    local sock = uv.new_tcp()
+    local host, port = listener:address()
+    local connected, received = false, ""
+    sock:connect(host, port, function(err) assert(not err, err); connected = true end)
+    assert.is_true(run_until(function() return connected end))
+    local parts = {}
+    for i = 1, 50 do
+      local body = ('{"jsonrpc":"2.0","method":"add","params":[%d,1],"id":%d}'):format(i, i)
+      parts[i] = ("Content-Length: %d\r\n\r\n%s"):format(#body, body)
+    end
+    sock:read_start(function(_, data) if data then received = received .. data end end)
+    sock:write(table.concat(parts))
+    assert.is_true(run_until(function()
+      local _, n = received:gsub("Content%-Length", "")
+      return n == 50
+    end))
+    local i = 0
+    for result, id in received:gmatch('"result":(%d+),"id":(%d+)') do
+      i = i + 1
+      assert.equal(i, tonumber(id))
+      assert.equal(i + 1, tonumber(result))
+    end
+    assert.equal(50, i)
+    sock:close()
+    jsonrpc.run("nowait")
+  end)
+
   it("stops reading from a connection with too many handlers in flight, then resumes", function()
     server:close()
     local running, most = 0, 0

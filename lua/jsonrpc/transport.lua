@@ -99,8 +99,9 @@ local function wrap(stream, opts, transport)
         error(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. tostring(err)), 0)
       end
       -- a coroutine (a handler sending many notifications) waits while the
-      -- peer is behind, rather than piling texts up in memory
-      if queued > high_water and yieldable_coroutine() then conn:flush() end
+      -- peer is behind, rather than piling texts up in memory (not on plain
+      -- Lua 5.1, which cannot tell whether a pcall is in the way)
+      if queued > high_water and isyieldable and yieldable_coroutine() then conn:flush() end
     end,
     server = opts.server,
     on_stray = opts.on_stray,
