@@ -8,7 +8,9 @@
  *           [-o NOTIFICATIONS] [-W WARMUP_NOTIFICATIONS]   one-way mode
  *
  * Holds IN_FLIGHT requests (or batches of BATCH requests) in flight on each
- * connection, content-length framing, and checks every response: a result,
+ * connection, content-length framing, sending a new one for each answer
+ * (written every 2 KiB, so that client and server work at the same time
+ * rather than in turns), and checks every response: a result,
  * an id that is in flight, and with -s the echoed string itself. -s sends
  * `echo` with a string of ECHO_BYTES letters. Duration mode measures for
  * SECONDS after a warm-up; count mode measures CALLS calls after WARMUP_CALLS.
@@ -23,6 +25,7 @@
 #include <uv.h>
 
 #define MAX_IN_FLIGHT 4096
+#define EARLY_FLUSH 2048              /* request bytes written before a read ends */
 #define ID_RING (2 * MAX_IN_FLIGHT)   /* send times by id, for the ids in flight */
 #define HIST_BUCKETS 100000           /* latency histogram, 10 us wide, the last open */
 
@@ -349,6 +352,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             break;
         on_frame(c, sep + 4, blen);
         at += (size_t)(sep + 4 - head) + blen;
+        if (c->out.len >= EARLY_FLUSH)   /* the server starts on them sooner */
+            flush(c);
         if (uv_is_closing((uv_handle_t *)&c->tcp))
             return;
     }
