@@ -14,6 +14,7 @@
 local uv = require "luv"
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+if HERE:sub(1, 1) ~= "/" then HERE = uv.cwd() .. "/" .. HERE end
 local ROOT = HERE .. "/.."
 
 local function parse_args(argv)
@@ -406,7 +407,15 @@ local function chart(res, selected_impls, selected_wls, dir)
   local data = dir .. "/latest.dat"
   local f = assert(io.open(data, "w"))
   local peers = {}
-  for _, impl in ipairs(selected_impls) do if impl.name ~= "floor" then peers[#peers + 1] = impl end end
+  local has_floor = false
+  for _, impl in ipairs(selected_impls) do
+    if impl.name == "floor" then has_floor = true else peers[#peers + 1] = impl end
+  end
+  if not has_floor or #peers == 0 then
+    f:close()
+    os.remove(data)
+    return nil, "the chart needs the floor and another server"
+  end
   for _, wl in ipairs(selected_wls) do
     local floor = res[wl.name].floor
     local cells = { '"' .. wl.title .. '"' }
