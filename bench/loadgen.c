@@ -27,7 +27,10 @@
 #define MAX_IN_FLIGHT 4096
 #define EARLY_FLUSH 2048              /* request bytes written before a read ends */
 #define ID_RING (2 * MAX_IN_FLIGHT)   /* send times by id, for the ids in flight */
-#define HIST_BUCKETS 100000           /* latency histogram, 10 us wide, the last open */
+/* Latency histogram: 1 us buckets up to FINE_US, then 1 ms buckets; the
+ * last is open. */
+#define FINE_US 100000
+#define HIST_BUCKETS (FINE_US + 100000)
 
 /* A growing byte buffer. */
 typedef struct bytes {
@@ -186,7 +189,8 @@ static void stop_measuring(bench *b)
 
 static void record(bench *b, uint64_t ns, uint64_t calls)
 {
-    uint64_t bucket = ns / 10000;
+    uint64_t us = ns / 1000;
+    uint64_t bucket = us < FINE_US ? us : FINE_US + (us - FINE_US) / 1000;
     if (!b->measuring)
         return;
     b->hist[bucket < HIST_BUCKETS ? bucket : HIST_BUCKETS - 1] += 1;
@@ -404,7 +408,7 @@ static double percentile(const bench *b, double q)
     for (i = 0; i < HIST_BUCKETS; i++) {
         seen += b->hist[i];
         if (total && (double)seen >= q * (double)total)
-            return (i + 0.5) * 10.0;
+            return i < FINE_US ? i + 0.5 : FINE_US + (i - FINE_US + 0.5) * 1000.0;
     }
     return 0;
 }

@@ -302,7 +302,8 @@ static int call_hook(exchange *x, int hook, int req, int nargs)
     lua_State *L = x->L;
     int base = lua_gettop(L) - nargs;
     if (!x->hooks) {
-        lua_settop(L, base);
+        if (nargs > 0)   /* lua_settop costs even when it changes nothing */
+            lua_settop(L, base);
         return 0;
     }
     lua_rawgeti(L, x->data, hook);

@@ -144,21 +144,31 @@ static int mapping_for(lua_State *L, jr_envelope *e)
     return lua_gettop(L);
 }
 
+/* The params slot back to nil (a repeated "params" replaces the first). */
+static void clear_params(lua_State *L, const jr_envelope *e)
+{
+    if (!lua_isnil(L, e->base + JR_S_PARAMS)) {
+        lua_pushnil(L);
+        lua_replace(L, e->base + JR_S_PARAMS);
+    }
+}
+
 static int read_params(jr_decoder *d, jr_envelope *e)
 {
-    lua_settop(d->L, e->base + JR_S_ARGS - 1);   /* a repeated "params" replaces */
+    /* a repeated "params" replaces (lua_settop costs even when it changes
+     * nothing, and this is every request's path) */
+    if (lua_gettop(d->L) != e->base + JR_S_ARGS - 1)
+        lua_settop(d->L, e->base + JR_S_ARGS - 1);
     e->nargs = 0;
     switch (*d->p) {
     case '[':
         e->params = JR_P_ARRAY;
-        lua_pushnil(d->L);
-        lua_replace(d->L, e->base + JR_S_PARAMS);
+        clear_params(d->L, e);
         return jr_decoder_array(d, push_arg, e);
     case '{': {
         int set = mapping_for(d->L, e), rc;
         mapping m;
-        lua_pushnil(d->L);
-        lua_replace(d->L, e->base + JR_S_PARAMS);
+        clear_params(d->L, e);
         if (set == 0) {
             e->params = JR_P_OBJECT;
             return read_into(d, e, JR_S_PARAMS, 1);
