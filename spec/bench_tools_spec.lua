@@ -1,0 +1,70 @@
+-- The benchmark tools stay honest: the load generator checks what it is
+-- sent back (a wrong echo or a missing notification counts as an error),
+-- and our benchmark server answers every workload of `make bench`. Short
+-- runs, so that this costs about a second.
+local util = require "spec.support.util"
+
+local lua = util.interpreter()
+
+local function sh(command)
+  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  return out:gsub("exit=%d+%s*$", ""), tonumber(out:match("exit=(%d+)%s*$"))
+end
+
+local function loadgen(port, args)
+  local out, code = sh(("build/bench/loadgen 127.0.0.1 %s %s"):format(port, args))
+  local r = {}
+  for k, v in out:gmatch('"([%w_]+)":([%-%d%.]+)') do r[k] = tonumber(v) end
+  return r, code, out
+end
+
+describe("the benchmark tools", function()
+  local ours, floor, ours_port, floor_port
+
+  setup(function()
+    local out, code = sh("make -s build/bench/loadgen build/bench/floor")
+    assert.equal(0, code, out)
+    ours = util.background(("%s bin/jsonrpc serve bench/peers/ours.lua --listen tcp://127.0.0.1:0"):format(lua))
+    ours_port = ours.wait_for("listening on tcp://[%d%.]+:(%d+)")
+    assert(ours_port, "our server did not start: " .. ours.stderr())
+    floor = util.background("sh -c 'exec build/bench/floor 127.0.0.1 0 1>&2'")
+    floor_port = floor.wait_for("listening on tcp://[%d%.]+:(%d+)")
+    assert(floor_port, "the floor did not start: " .. floor.stderr())
+  end)
+
+  teardown(function()
+    for _, bg in ipairs({ ours, floor }) do
+      if bg then bg.signal("TERM"); bg.wait(); bg.cleanup() end
+    end
+  end)
+
+  it("drives our server through every workload without a bad response", function()
+    for _, args in ipairs({
+      "-n 1 -d 0.1 -w 0", "-c 2 -n 50 -d 0.1 -w 0", "-c 2 -b 20 -n 1 -d 0.1 -w 0",
+      "-s 100000 -N 3 -W 1", "-o 20000 -W 100", "-m sleep -p [1] -n 16 -d 0.1 -w 0",
+    }) do
+      local r, code, out = loadgen(ours_port, args)
+      assert.equal(0, code, args .. ": " .. out)
+      assert.equal(0, r.errors, args)
+      assert.is_true(r.calls > 0, args)
+    end
+  end)
+
+  it("counts every notification of a one-way run", function()
+    local r = loadgen(ours_port, "-o 5000")
+    assert.equal(5000, r.calls)
+  end)
+
+  it("catches a server that answers echo with something else", function()
+    -- the floor answers `add` with 3 whatever its params: the echo's
+    -- string sent to `add` must come back wrong, and be counted so
+    local r, code = loadgen(floor_port, "-s 1000 -m add -N 2")
+    assert.equal(1, code)
+    assert.equal(2, r.errors)
+    r, code = loadgen(floor_port, "-s 1000 -N 2")   -- the floor's real echo
+    assert.equal(0, code)
+    assert.equal(0, r.errors)
+  end)
+end)
