@@ -11,15 +11,11 @@
  * formatted) before its answer; anything else gets the result 3. A batch (a
  * body starting with '[') gets an array with one result 3 per "id". The
  * answers to one read go out in one write. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <uv.h>
+#include "frames.h"
 
 typedef struct client {
     uv_tcp_t tcp;
-    char *buf;
-    size_t len, cap;
+    inbuf in;
     int refs;                 /* the handle, and each timer or stream going on */
 } client;
 
@@ -38,15 +34,6 @@ typedef struct later {        /* a sleep's answer, or a stream in progress */
 } later;
 
 static uv_loop_t *loop;
-
-static void *must(void *p)
-{
-    if (p == NULL) {
-        fprintf(stderr, "floor: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static void put(out *o, const char *p, size_t n)
 {
@@ -148,7 +135,7 @@ static void written(uv_write_t *req, int status)
 static void unref_client(client *c)
 {
     if (--c->refs == 0) {
-        free(c->buf);
+        free(c->in.p);
         free(c);
     }
 }
@@ -265,42 +252,27 @@ static void answer(client *c, out *o, const char *body, size_t len)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    client *c = (client *)h->data;
-    if (c->cap - c->len < suggested) {
-        c->cap = c->len + suggested < 2 * c->cap ? 2 * c->cap : c->len + suggested;
-        c->buf = (char *)must(realloc(c->buf, c->cap));
-    }
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+    inbuf_room(&((client *)h->data)->in, suggested, buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     client *c = (client *)s->data;
     out *o = NULL;
-    size_t at = 0;
+    const char *body;
+    size_t len;
     (void)buf;
     if (n < 0) {
         uv_close((uv_handle_t *)s, closed);
         return;
     }
-    c->len += (size_t)n;
-    for (;;) {
-        const char *head = c->buf + at, *sep, *colon;
-        size_t avail = c->len - at, blen;
-        sep = memmem(head, avail, "\r\n\r\n", 4);
-        if (sep == NULL)
-            break;
-        colon = memchr(head, ':', (size_t)(sep - head));
-        blen = colon ? strtoul(colon + 1, NULL, 10) : 0;
-        if ((size_t)(sep + 4 - head) + blen > avail)
-            break;
+    c->in.len += (size_t)n;
+    while (inbuf_next(&c->in, &body, &len)) {
         if (o == NULL)
             o = (out *)must(calloc(1, sizeof *o));
-        answer(c, o, sep + 4, blen);
-        at += (size_t)(sep + 4 - head) + blen;
+        answer(c, o, body, len);
     }
-    memmove(c->buf, c->buf + at, c->len - at);
-    c->len -= at;
+    inbuf_shift(&c->in);
     if (o != NULL && o->len > 0)
         send_out(c, o, written);
     else

@@ -19,10 +19,7 @@
  * arrive in order); the rate is notifications per second.
  * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors. */
 #include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <uv.h>
+#include "frames.h"
 
 #define MAX_IN_FLIGHT 4096
 #define EARLY_FLUSH 2048              /* request bytes written before a read ends */
@@ -48,8 +45,7 @@ typedef struct options {
 typedef struct conn {
     uv_tcp_t tcp;
     uv_connect_t connect;
-    char *buf;                /* received bytes */
-    size_t len, cap;
+    inbuf in;                 /* received bytes */
     uint64_t next_id;
     uint64_t sent_at[ID_RING];
     int in_flight;
@@ -80,13 +76,6 @@ static void die(const char *what, int rc)
 {
     fprintf(stderr, "loadgen: %s: %s\n", what, rc ? uv_strerror(rc) : "");
     exit(2);
-}
-
-static void *must(void *p)
-{
-    if (p == NULL)
-        die("out of memory", 0);
-    return p;
 }
 
 static void wrote(uv_write_t *req, int status)
@@ -324,45 +313,28 @@ static void on_frame(conn *c, const char *body, size_t len)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    conn *c = (conn *)h->data;
-    if (c->cap - c->len < suggested) {
-        c->cap = c->len + suggested < 2 * c->cap ? 2 * c->cap : c->len + suggested;
-        c->buf = (char *)must(realloc(c->buf, c->cap));
-    }
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+    inbuf_room(&((conn *)h->data)->in, suggested, buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     conn *c = (conn *)s->data;
-    size_t at = 0;
+    const char *body;
+    size_t len;
     (void)buf;
     if (n < 0) {
         fprintf(stderr, "loadgen: read: %s\n", uv_strerror((int)n));
         exit(2);
     }
-    c->len += (size_t)n;
-    for (;;) {   /* whole frames */
-        const char *head = c->buf + at, *sep, *colon;
-        size_t avail = c->len - at, blen;
-        sep = memmem(head, avail, "\r\n\r\n", 4);
-        if (sep == NULL)
-            break;
-        colon = memchr(head, ':', (size_t)(sep - head));
-        if (colon == NULL)
-            die("response without a Content-Length", 0);
-        blen = strtoul(colon + 1, NULL, 10);
-        if ((size_t)(sep + 4 - head) + blen > avail)
-            break;
-        on_frame(c, sep + 4, blen);
-        at += (size_t)(sep + 4 - head) + blen;
-        if (c->out.len >= EARLY_FLUSH)   /* the server starts on them sooner */
-            flush(c);
+    c->in.len += (size_t)n;
+    while (inbuf_next(&c->in, &body, &len)) {
+        on_frame(c, body, len);
         if (uv_is_closing((uv_handle_t *)&c->tcp))
             return;
+        if (c->out.len >= EARLY_FLUSH)   /* the server starts on them sooner */
+            flush(c);
     }
-    memmove(c->buf, c->buf + at, c->len - at);
-    c->len -= at;
+    inbuf_shift(&c->in);
     flush(c);
 }
 
