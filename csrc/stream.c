@@ -524,10 +524,10 @@ static int l_close(lua_State *L)
     return 0;
 }
 
-static int set_callback(lua_State *L, int *ref)
+/* Keeps the value at 2 (of type `type`) in the registry, in *ref. */
+static int set_ref(lua_State *L, int *ref, int type)
 {
-    if (!lua_istable(L, 2))
-        luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_checktype(L, 2, type);
     luaL_unref(L, LUA_REGISTRYINDEX, *ref);
     lua_pushvalue(L, 2);
     *ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -536,25 +536,24 @@ static int set_callback(lua_State *L, int *ref)
 
 static int l_on_message(lua_State *L)
 {
-    return set_callback(L, &check_open(L)->on_message);
+    return set_ref(L, &check_open(L)->on_message, LUA_TFUNCTION);
 }
 
 static int l_on_close(lua_State *L)
 {
-    return set_callback(L, &check_open(L)->on_close);
+    return set_ref(L, &check_open(L)->on_close, LUA_TFUNCTION);
 }
 
 static int l_on_drain(lua_State *L)
 {
-    return set_callback(L, &check_open(L)->on_drain);
+    return set_ref(L, &check_open(L)->on_drain, LUA_TFUNCTION);
 }
 
 /* stream:serve(t): messages go to t's dispatcher rather than on_message
  * (which still gets framing errors); see serve_message. */
 static int l_serve(lua_State *L)
 {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return set_callback(L, &check_open(L)->serve);
+    return set_ref(L, &check_open(L)->serve, LUA_TTABLE);
 }
 
 static int l_is_closing(lua_State *L)

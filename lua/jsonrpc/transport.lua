@@ -118,13 +118,10 @@ local function wrap(stream, opts, transport)
   conn.drain_waiters = {}
   stream:on_drain(function() conn:_wake_drained() end)
   conn.context = { peer = stream:peer(), transport = transport, connection = conn }
-  stream:on_message(function(text, err)
-    if text == nil then return report(conn, "framing error: " .. tostring(err)) end
-    local ok, failure = pcall(conn.receive, conn, text)
-    if not ok then report(conn, tostring(failure)) end
-  end)
-  -- messages go from the stream to the dispatcher in C, replies back
+  -- messages go from the stream to the dispatcher in C, replies back;
+  -- on_message hears only of framing errors
   stream:serve(conn:_serve_table(function(message) report(conn, tostring(message)) end))
+  stream:on_message(function(_, err) report(conn, "framing error: " .. tostring(err)) end)
   stream:on_close(function(reason) conn:_closed(reason) end)
   if opts.on_close then conn.on_close_hooks[1] = opts.on_close end
   return conn
