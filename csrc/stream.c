@@ -10,10 +10,12 @@
  * cannot recover (content-length, be32) the stream closes. While more than
  * high_water bytes wait to be written, reading stops (backpressure).
  *
- * Writes are coalesced: while one read is being delivered, or while a write
- * of ours is in flight, texts collect in `pending`, which goes out in one
- * write when the read ends or the write completes. So a burst of answers or
- * notifications costs one system call, and a lone answer goes out at once. */
+ * Writes are coalesced: while one read is delivered (or what a completed
+ * write wakes runs), and while libuv still holds bytes it could not write,
+ * texts collect in `pending`, which goes out in one write when the callback
+ * ends or the write completes. So a burst of answers or notifications costs
+ * one system call, and a lone text goes out at once, even from a script
+ * that is not running the loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -128,7 +130,7 @@ static void deliver(jr_stream *s)
     jr_framer_shrink(&s->framer);
     s->delivering = 0;
     s->in_read--;
-    if (s->in_read == 0 && s->writes == 0)
+    if (s->in_read == 0)
         flush_pending(s);
 }
 
@@ -325,16 +327,18 @@ static void write_cb(uv_write_t *req, int status)
         jr_stream_close(s, why);
         return;
     }
-    if (s->writes == 0 && s->in_read == 0)
-        flush_pending(s);   /* what collected while this write was out */
-    if (uv_is_closing(&s->u.handle))
-        return;
+    /* what runs from here (a handler woken by the drain, say) collects
+     * its texts too, and they go out together */
+    s->in_read++;
     if (s->throttled && queued(s) <= s->high_water / 2) {
         s->throttled = 0;
         start_reading(s);   /* unless Lua paused it */
         deliver(s);         /* what was read before the queue filled */
     }
     drained(s);
+    s->in_read--;
+    if (s->in_read == 0)
+        flush_pending(s);   /* with what collected while this write was out */
 }
 
 /* Writes what is pending with one uv_write: a large buffer is handed over
@@ -395,7 +399,7 @@ static int queue_text(jr_stream *s, const char *text, size_t n)
     if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
         || (s->framer.kind == JR_FRAME_NDJSON && jr_buf_addc(&s->pending, '\n') != 0))
         return -1;
-    if (s->in_read == 0 && s->writes == 0)
+    if (s->in_read == 0 && uv_stream_get_write_queue_size(s->writer) == 0)
         flush_pending(s);   /* nothing to wait for: out at once */
     else
         throttle_if_full(s);

@@ -409,6 +409,13 @@ describe("closing and load", function()
     client:close()
   end)
 
+  it("sends at once from a script that is not running the loop", function()
+    local conn = assert(jsonrpc.connect(listener.url))
+    for i = 1, 3 do conn:notify("add", {i, 1}) end
+    assert.equal(0, conn.stream:queued())   -- all handed to the kernel already
+    conn:close()
+  end)
+
   it("answers many requests that arrive in one read, in order", function()
     local sock = uv.new_tcp()
     local host, port = listener:address()
