@@ -73,6 +73,7 @@ fuzz-short: deps
 # Against peers (vscode-jsonrpc, pure Lua on luv + cjson, the floor); see
 # bench/run.lua. BENCH_ARGS passes options (--runs 5, --only ours,floor...).
 bench: all build/bench/loadgen build/bench/floor
+	$(MAKE) --no-print-directory LUA=luajit
 	bench/setup
 	lua5.4 bench/run.lua $(BENCH_ARGS)
 

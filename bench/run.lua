@@ -48,6 +48,10 @@ local IMPLEMENTATIONS = {
   { name = "ours", title = "jsonrpc (ours)",
     argv = { "lua5.4", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
              "--listen", "tcp://127.0.0.1:0" } },
+  -- the same on LuaJIT, as Neovim runs it
+  { name = "ours_jit", title = "jsonrpc (ours, LuaJIT)",
+    argv = { "luajit", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
+             "--listen", "tcp://127.0.0.1:0" } },
   { name = "lua", title = "pure Lua (luv + cjson)",
     argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0" } },
   { name = "vscode", title = "vscode-jsonrpc (Node)",
