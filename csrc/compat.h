@@ -43,6 +43,21 @@ static inline void *jr_testudata(lua_State *L, int idx, const char *tname)
     return p;
 }
 
+/* Moves the value on top into slot a and the one below it into slot b
+ * (absolute indices), popping both: one lua_settop where two lua_replace
+ * would cost two. */
+static inline void jr_store2(lua_State *L, int a, int b)
+{
+#if LUA_VERSION_NUM >= 502
+    lua_copy(L, -1, a);
+    lua_copy(L, -2, b);
+    lua_settop(L, -3);
+#else
+    lua_replace(L, a);
+    lua_replace(L, b);
+#endif
+}
+
 /* Absolute stack index, for indices that must survive pushes. */
 static inline int jr_absindex(lua_State *L, int idx)
 {

@@ -53,17 +53,26 @@ static int read_version(jr_decoder *d, jr_envelope *e)
     return 0;
 }
 
+/* The method's name, and (without hooks) its registry entry looked up at
+ * once; every request comes this way, so the stack work is kept short. */
 static int read_method(jr_decoder *d, jr_envelope *e)
 {
     lua_State *L = d->L;
+    const char *s;
+    size_t n;
     e->method_ok = (*d->p == '"');
-    if (read_into(d, e, JR_S_METHOD, e->method_ok) != 0)
+    if (!e->method_ok)
+        return read_into(d, e, JR_S_METHOD, 0);
+    if (jr_decoder_string(d, &s, &n) != 0)
         return -1;
-    if (e->methods) {
-        lua_pushvalue(L, e->base + JR_S_METHOD);
-        lua_rawget(L, e->methods);
-        lua_replace(L, e->base + JR_S_ENTRY);
+    lua_pushlstring(L, s, n);
+    if (!e->methods) {
+        lua_replace(L, e->base + JR_S_METHOD);
+        return 0;
     }
+    lua_pushvalue(L, -1);
+    lua_rawget(L, e->methods);
+    jr_store2(L, e->base + JR_S_ENTRY, e->base + JR_S_METHOD);
     return 0;
 }
 
