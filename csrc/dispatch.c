@@ -727,13 +727,16 @@ static int invoke(exchange *x, const jr_envelope *e, int entry, int nargs)
     lua_insert(L, first + 1);
     if (x->defer)
         return invoke_in_thread(x, e, nargs);
-    if (lua_pcall(L, nargs, 2, x->msgh) != 0) {
+    /* a notification's results go nowhere: none are asked for */
+    if (lua_pcall(L, nargs, (e->seen & JR_M_ID) ? 2 : 0, x->msgh) != 0) {
         if (!jr_is_error(L, -1)) {
             push_internal_error(x, -1, e->base + JR_S_REQ);
             lua_remove(L, -2);
         }
         return 1;
     }
+    if (!(e->seen & JR_M_ID))
+        return 0;
     if (lua_isnil(L, -2) && jr_is_error(L, -1)) {   /* return nil, err */
         lua_remove(L, -2);
         return 1;
