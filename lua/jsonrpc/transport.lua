@@ -219,26 +219,78 @@ local function framing_of(opts)
   return opts.framing or "content-length", opts.max_message_size or DEFAULT_MAX_MESSAGE
 end
 
+-- A callback that hands its arguments to record, marks state done and
+-- wakes whoever waits on it (wait_done).
+local function settling(state, record)
+  return function(...)
+    record(...)
+    state.done = true
+    if state.wake then state.wake() end
+  end
+end
+
+-- Waits until state is done: true, or nil and NO_EVENT_LOOP.
+local function wait_done(state)
+  if await(function() return state.done end, function(wake) state.wake = wake end) then
+    return true
+  end
+  return nil, local_error(codes.NO_EVENT_LOOP, "connecting: the loop is running and this is not a coroutine")
+end
+
+--- The addresses of host, looked up without blocking the loop (luv's
+-- getaddrinfo runs on libuv's thread pool); nil and an error value when
+-- there are none. An address is its own answer, and so is any host when
+-- luv is missing: the C side then resolves it, synchronously.
+local function lookup(host, port)
+  if host:match("^[%d.]+$") or host:find(":", 1, true) or not (has_luv and luv.getaddrinfo) then
+    return { host }
+  end
+  local state = {}
+  local ok, err = pcall(luv.getaddrinfo, host, tostring(port), { socktype = "stream" },
+    settling(state, function(lerr, found) state.err, state.found = lerr, found end))
+  if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err)) end
+  ok, err = wait_done(state)
+  if not ok then return nil, err end
+  local addrs = {}
+  for _, a in ipairs(state.found or {}) do addrs[#addrs + 1] = a.addr end
+  if #addrs == 0 then
+    return nil, local_error(codes.CONNECTION_FAILED,
+      ("cannot resolve %s: %s"):format(host, tostring(state.err or "no address")))
+  end
+  return addrs
+end
+
+-- One attempt at one address (or socket path).
+local function connect_to(kind, where, port, opts)
+  local framing, max = framing_of(opts)
+  local state = {}
+  local ok, err = core.connect(kind, where, port, framing, max,
+    settling(state, function(stream, cerr)
+      if stream then state.conn = wrap(stream, opts, kind) else state.err = cerr end
+    end))
+  if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err)) end
+  ok, err = wait_done(state)
+  if not ok then return nil, err end
+  if state.err then return nil, local_error(codes.CONNECTION_FAILED, state.err) end
+  return state.conn
+end
+
 --- connect(url [, opts]) -> connection | nil, err. Waits for the connection
--- (yielding in a coroutine, else running the loop).
+-- (yielding in a coroutine, else running the loop). A host name's addresses
+-- are tried in turn.
 function M.connect(url, opts)
   opts = opts or {}
   local u, why = M.parse_url(url)
   if not u then return nil, local_error(codes.CONNECTION_FAILED, why) end
-  local framing, max = framing_of(opts)
-  local state = {}
-  local ok, err = core.connect(u.kind, u.host or u.path, u.port or 0, framing, max,
-    function(stream, cerr)
-      if stream then state.conn = wrap(stream, opts, u.kind) else state.err = cerr end
-      state.done = true
-      if state.wake then state.wake() end
-    end)
-  if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err)) end
-  if not await(function() return state.done end, function(wake) state.wake = wake end) then
-    return nil, local_error(codes.NO_EVENT_LOOP, "connecting: the loop is running and this is not a coroutine")
+  if u.kind ~= "tcp" then return connect_to(u.kind, u.path, 0, opts) end
+  local addrs, err = lookup(u.host, u.port)
+  if not addrs then return nil, err end
+  local conn
+  for _, addr in ipairs(addrs) do
+    conn, err = connect_to("tcp", addr, u.port, opts)
+    if conn or err.code ~= codes.CONNECTION_FAILED then break end
   end
-  if state.err then return nil, local_error(codes.CONNECTION_FAILED, state.err) end
-  return state.conn
+  return conn, err
 end
 
 local function connection_opts(server, opts)
