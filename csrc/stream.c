@@ -3,6 +3,7 @@
  * stream:write(text) -> queued bytes | nil, err     stream:close([reason])
  * stream:on_message(fn(text | nil, err))    stream:on_close(fn(reason))
  * stream:flush() -> queued bytes    stream:on_drain(fn())
+ * stream:high_water([bytes]) -> bytes
  * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
  *
  * Reading goes straight into the framer's buffer (reserve/commit). A
@@ -455,7 +456,7 @@ static int l_flush(lua_State *L)
         return 1;
     }
     flush_pending(s);
-    left = uv_is_closing(&s->u.handle) ? 0 : queued(s) + (size_t)s->writes;
+    left = uv_is_closing(&s->u.handle) ? 0 : queued(s);
     s->want_drain = left > 0;
     lua_pushinteger(L, (lua_Integer)left);
     return 1;
@@ -596,13 +597,18 @@ static int l_peer(lua_State *L)
     return 1;
 }
 
-static int l_set_high_water(lua_State *L)
+/* stream:high_water([bytes]) -> bytes: sets the mark when given; returns
+ * the one in effect. */
+static int l_high_water(lua_State *L)
 {
     jr_stream *s = check_open(L);
-    lua_Number n = luaL_checknumber(L, 2);
-    luaL_argcheck(L, n >= 1, 2, "must be at least 1");
-    s->high_water = (size_t)n;
-    return 0;
+    if (!lua_isnoneornil(L, 2)) {
+        lua_Number n = luaL_checknumber(L, 2);
+        luaL_argcheck(L, n >= 1, 2, "must be at least 1");
+        s->high_water = (size_t)n;
+    }
+    lua_pushnumber(L, (lua_Number)s->high_water);
+    return 1;
 }
 
 static int l_tostring(lua_State *L)
@@ -636,7 +642,7 @@ void jr_stream_open(lua_State *L)
         {"is_closing", l_is_closing},
         {"queued", l_queued},
         {"peer", l_peer},
-        {"set_high_water", l_set_high_water},
+        {"high_water", l_high_water},
         {"pause", l_pause},
         {"resume", l_resume},
         {"finish", l_finish},

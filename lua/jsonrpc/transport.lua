@@ -17,7 +17,6 @@ local isyieldable = coroutine.isyieldable
 
 local DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
 local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
-local DEFAULT_HIGH_WATER = 8 * 1024 * 1024   -- as the C stream's default
 
 local M = {}
 
@@ -91,7 +90,7 @@ end
 
 local function wrap(stream, opts, transport)
   local conn
-  local high_water = opts.write_high_water or DEFAULT_HIGH_WATER
+  local high_water = stream:high_water(opts.write_high_water)
   conn = endpoint.new{
     send = function(text)
       local queued, err = stream:write(text)
@@ -112,7 +111,6 @@ local function wrap(stream, opts, transport)
   setmetatable(conn, Connection)
   conn.stream = stream
   conn.max_in_flight = opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT
-  if opts.write_high_water then stream:set_high_water(opts.write_high_water) end
   conn.on_error = opts.on_error
   conn.on_close_hooks = {}
   conn.drain_waiters = {}
