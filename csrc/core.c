@@ -1,4 +1,5 @@
 /* The C module jsonrpc.core: gathers the engine's parts into one table. */
+#include <signal.h>
 #include "compat.h"
 #include "buffer.h"
 #include "codec.h"
@@ -23,8 +24,26 @@
 
 JR_EXPORT int luaopen_jsonrpc_core(lua_State *L);
 
+/* A peer that closes while we write must cost only its connection: with
+ * SIGPIPE at its default, the write would kill the whole process. A host
+ * that chose a disposition of its own keeps it. */
+static void ignore_sigpipe(void)
+{
+#ifndef _WIN32
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL
+        && !(sa.sa_flags & SA_SIGINFO)) {
+        sa.sa_handler = SIG_IGN;
+        sa.sa_flags = 0;
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGPIPE, &sa, NULL);
+    }
+#endif
+}
+
 JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
 {
+    ignore_sigpipe();
     lua_newtable(L);
     jr_buf_openlib(L);
     jr_codec_open(L);

@@ -248,7 +248,7 @@ void jr_stream_close(jr_stream *s, const char *reason)
 {
     if (uv_is_closing(&s->u.handle))
         return;
-    if (s->pending.len > 0) {   /* answers collected during this read */
+    if (s->pending.len > 0 && !s->write_failed) {   /* answers collected during this read */
         uv_buf_t buf = uv_buf_init(s->pending.data, (unsigned int)s->pending.len);
         (void)uv_try_write(s->writer, &buf, 1);
         s->pending.len = 0;
@@ -313,6 +313,16 @@ static void drained(jr_stream *s)
     call_back(s, s->on_drain, 0);
 }
 
+/* A write failed (the peer went away: EPIPE, ECONNRESET): nothing more is
+ * written, and the stream closes with the reason. */
+static void write_failed(jr_stream *s, int status)
+{
+    char why[120];
+    snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+    s->write_failed = 1;
+    jr_stream_close(s, why);
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
@@ -323,9 +333,7 @@ static void write_cb(uv_write_t *req, int status)
     if (status == UV_ECANCELED || uv_is_closing(&s->u.handle))
         return;
     if (status < 0) {
-        char why[120];
-        snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
-        jr_stream_close(s, why);
+        write_failed(s, status);
         return;
     }
     /* what runs from here (a handler woken by the drain, say) collects
@@ -383,9 +391,7 @@ static void flush_pending(jr_stream *s)
     rc = write_pending(s);
     jr_buf_trim(&s->pending, 1u << 20);
     if (rc < 0) {
-        char why[120];
-        snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
-        jr_stream_close(s, why);
+        write_failed(s, rc);
         return;
     }
     throttle_if_full(s);

@@ -42,6 +42,7 @@ typedef struct jr_stream {
     int delivering;           /* deliver() is running */
     int writes;               /* our writes in flight (not called back) */
     int want_drain;           /* call on_drain once all is written */
+    int write_failed;         /* a write failed: nothing more is written */
     jr_buf pending;           /* texts collected for the next write */
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */

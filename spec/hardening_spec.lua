@@ -1,0 +1,145 @@
+-- Hardening: what hostile or broken peers do to a server, on real sockets
+-- and real processes. No client may crash, starve or bloat the server.
+local jsonrpc = require "jsonrpc"
+local util = require "spec.support.util"
+local raw = require "spec.support.raw"
+local run_until = util.run_until
+
+local codes = jsonrpc.codes
+local lua = util.interpreter()
+local CMD = lua .. " bin/jsonrpc"
+
+local function sh(command)
+  local p = io.popen(command .. "; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)%s*$"))
+  return out:gsub("exit=%d+%s*$", ""), code
+end
+
+--- Content-length frames of n pipelined calls to method, about `bytes` long.
+local function pipelined(method, params, bytes)
+  local parts, total, id = {}, 0, 0
+  while total < bytes do
+    id = id + 1
+    local body = ('{"jsonrpc":"2.0","method":"%s","params":%s,"id":%d}'):format(method, params, id)
+    local frame = ("Content-Length: %d\r\n\r\n%s"):format(#body, body)
+    parts[#parts + 1] = frame
+    total = total + #frame
+  end
+  return table.concat(parts), id
+end
+
+--- Starts `jsonrpc serve spec/support/calc.lua` with the given listen URL
+-- and flags; returns the background process and the URL it listens on.
+local function serve(listen, flags)
+  local bg = util.background(("%s serve spec/support/calc.lua --listen %s %s")
+    :format(CMD, listen, flags or ""))
+  local url = bg.wait_for("listening on (%S+)")
+  assert(url, "the server did not start: " .. bg.stderr())
+  return bg, url
+end
+
+--- The server answers a call (it is alive and serving).
+local function answers(url)
+  local conn = jsonrpc.connect(url, { timeout = 5 })
+  if not conn then return false end
+  local ok, result = pcall(conn.call, conn, "add", {20, 22})
+  conn:close()
+  return ok and result == 42
+end
+
+local function stop(bg)
+  bg.signal("TERM")
+  local status = bg.wait()
+  bg.cleanup()
+  return status
+end
+
+describe("SIGPIPE", function()
+  it("is ignored once the module is loaded (a host's own disposition is kept)", function()
+    local out = sh(lua .. [[ -e '
+      require "jsonrpc"
+      os.execute("grep SigIgn /proc/$PPID/status")' 2>&1]])
+    -- SIGPIPE is signal 13: bit 12 of the ignored mask
+    local mask = tonumber(out:match("SigIgn:%s*(%x+)"), 16)
+    assert.is_truthy(mask, out)
+    assert.equal(1, math.floor(mask / 2 ^ 12) % 2)
+    -- a host that handles SIGPIPE itself (here through luv) keeps its handler
+    out = sh(lua .. [[ -e '
+      local uv = require "luv"
+      local s = uv.new_signal()
+      s:start("sigpipe", function() end)
+      require "jsonrpc"
+      os.execute("grep -E \"SigIgn|SigCgt\" /proc/$PPID/status")' 2>&1]])
+    mask = tonumber(out:match("SigIgn:%s*(%x+)"), 16)
+    local caught = tonumber(out:match("SigCgt:%s*(%x+)"), 16)
+    assert.equal(0, math.floor(mask / 2 ^ 12) % 2)
+    assert.equal(1, math.floor(caught / 2 ^ 12) % 2)
+  end)
+
+  for _, kind in ipairs{ "tcp", "unix" } do
+    it("never kills a server whose " .. kind .. " client pipelines 76,000 bytes and closes unread", function()
+      local dir = os.tmpname()
+      local listen = kind == "tcp" and "tcp://127.0.0.1:0" or ("unix://" .. dir .. ".sock")
+      local bg, url = serve(listen)
+      for _ = 1, 4 do
+        local c = assert(raw.connect(url, run_until))
+        c:stop_reading()
+        c:write((pipelined("add", "[1,2]", 76000)))
+        c:close()   -- at once: the server answers into a closed socket
+        run_until(function() return false end, 100)
+      end
+      assert.is_true(answers(url), bg.stderr())
+      assert.equal(0, stop(bg))
+    end)
+  end
+
+  it("never kills a server whose client pipelines 128 calls to a waiting handler and closes", function()
+    local bg, url = serve("tcp://127.0.0.1:0")
+    local c = assert(raw.connect(url, run_until))
+    c:write((pipelined("sleep", "[200]", 1)):rep(1))
+    local many = {}
+    for i = 1, 128 do
+      local body = ('{"jsonrpc":"2.0","method":"sleep","params":[100],"id":%d}'):format(i)
+      many[i] = ("Content-Length: %d\r\n\r\n%s"):format(#body, body)
+    end
+    c:write(table.concat(many))
+    run_until(function() return false end, 30)
+    c:close(true)
+    run_until(function() return false end, 400)
+    assert.is_true(answers(url), bg.stderr())
+    assert.equal(0, stop(bg))
+  end)
+
+  it("never kills a stdio server whose stdout reader exits", function()
+    local input = os.tmpname()
+    local f = assert(io.open(input, "wb"))
+    f:write((pipelined("add", "[1,2]", 200000)))
+    f:close()
+    -- the reader takes 10 bytes and exits; the server goes on answering
+    -- into the broken pipe, with stdin still open
+    local out = sh(("bash -c '(cat %s 2>/dev/null; sleep 2) | %s serve spec/support/calc.lua --listen stdio: "
+      .. "2>/dev/null | head -c 10 >/dev/null; echo \"server=${PIPESTATUS[1]}\"'"):format(input, CMD))
+    os.remove(input)
+    local status = tonumber(out:match("server=(%d+)"))
+    assert.is_truthy(status, out)
+    assert.are_not.equal(141, status, "killed by SIGPIPE")
+    assert.equal(0, status)
+  end)
+
+  it("never kills a caller whose spawned child closed its stdin; the call fails", function()
+    local out, code = sh(lua .. [[ -e '
+      local jsonrpc = require "jsonrpc"
+      local conn = assert(jsonrpc.spawn({"sh", "-c", "exec 0<&-; sleep 1"}))
+      local uv = require "luv"
+      local t = uv.new_timer()   -- let the child close its stdin first
+      local fired
+      t:start(300, 0, function() fired = true; t:close() end)
+      while not fired do uv.run("once") end
+      local r, err = conn:try_call("add", {1, 2}, {timeout = 5})
+      print(r, err and err.code, err and err.message)' 2>&1]])
+    assert.equal(0, code, out)
+    assert.matches("nil\t" .. codes.CONNECTION_CLOSED .. "\tconnection closed: write failed", out, 1, true)
+  end)
+end)
