@@ -47,6 +47,9 @@ typedef struct exchange {
     jr_decoder d;
     jr_kinds kinds;
     int data, methods, msgh, ctx, cb;   /* stack indices; cb 0 when absent */
+    int log;                            /* endpoints: log(message, traceback,
+                                           req) for plain errors when the
+                                           server has no on_error hook; 0 */
     int defer;                          /* endpoints: on_defer (stack index),
                                            and handlers run in coroutines; 0
                                            for handle(): handlers run under
@@ -242,12 +245,17 @@ static void build_req(exchange *x, const jr_envelope *e)
 
 /* ---- hooks ---- */
 
-/* Calls the on_error hook with (message, traceback, req); errors in it are
- * dropped (there is nowhere left to report them). */
+/* Calls the on_error hook with (message, traceback, req), or else the
+ * connection's log; errors in it are dropped (there is nowhere left to
+ * report them). */
 static void report(exchange *x, int req, const char *message, const char *traceback)
 {
     lua_State *L = x->L;
     lua_rawgeti(L, x->data, D_ON_ERROR);
+    if (lua_isnil(L, -1) && x->log) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, x->log);
+    }
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return;
@@ -1089,8 +1097,9 @@ static int close_exchange(exchange *x, jr_buf *scratch, jr_sink *sink)
 }
 
 /* handle(text, context) and, for endpoints,
- * _receive(text, context, on_response, on_defer, runner [, sink, length]):
- * a stream passes its text in place, as a light userdata and a length. */
+ * _receive(text, context, on_response, on_defer, runner [, sink, length
+ * [, log]]): a stream passes its text in place, as a light userdata and a
+ * length; log hears of plain errors when the server has no on_error. */
 static int run(lua_State *L, int endpoint)
 {
     exchange x;
@@ -1113,8 +1122,9 @@ static int run(lua_State *L, int endpoint)
         luaL_checktype(L, 2, LUA_TSTRING);
         s = lua_tolstring(L, 2, &n);
     }
-    open_exchange(L, &x, srv, 7, &scratch);
+    open_exchange(L, &x, srv, 10, &scratch);
     x.ctx = 3;
+    x.log = endpoint && lua_isfunction(L, 9) ? 9 : 0;
     x.cb = endpoint ? 4 : 0;
     x.defer = endpoint ? 5 : 0;
     x.runner = endpoint ? 6 : 0;
@@ -1123,9 +1133,9 @@ static int run(lua_State *L, int endpoint)
     return close_exchange(&x, scratch, sink);
 }
 
-/* server:_complete(job, ok, ...): the outcome of a deferred handler, as
- * coroutine.resume returned it. Returns the text to send (its response, or
- * its batch's array once the last member is done) or nil. */
+/* server:_complete(job, ok, a, b [, log]): the outcome of a deferred
+ * handler, as coroutine.resume returned it. Returns the text to send (its
+ * response, or its batch's array once the last member is done) or nil. */
 static int l_complete(lua_State *L)
 {
     exchange x;
@@ -1137,35 +1147,36 @@ static int l_complete(lua_State *L)
     size_t len;
     luaL_checktype(L, job, LUA_TTABLE);
     ok = lua_toboolean(L, 3);
-    lua_settop(L, 5);                              /* 4, 5: the two results */
-    open_exchange(L, &x, srv, 6, &scratch);        /* 6..11 */
+    lua_settop(L, 6);                              /* 4, 5: the two results */
+    open_exchange(L, &x, srv, 7, &scratch);        /* 7..12 */
     lua_pushnil(L);
     lua_replace(L, 3);                             /* 3: the context */
     x.ctx = 3;
+    x.log = lua_isfunction(L, 6) ? 6 : 0;
     x.cb = x.defer = x.runner = 0;
     /* a read-back envelope: the raw id and the request (slot JR_S_REQ) */
-    lua_getfield(L, job, JOB_REQ);                 /* 12 */
+    lua_getfield(L, job, JOB_REQ);                 /* 13 */
     e.base = lua_gettop(L) - JR_S_REQ;
-    lua_getfield(L, job, JOB_ID);                  /* 13 */
+    lua_getfield(L, job, JOB_ID);                  /* 14 */
     e.id = lua_tolstring(L, -1, &len);
     e.id_len = len;
     e.id_ok = 1;
     e.seen = e.id != NULL ? JR_M_ID : 0;
     lua_rawgeti(L, job, JOB_THREAD);
-    co = lua_tothread(L, -1);                      /* 14 */
-    if (lua_istable(L, 12)) {
-        lua_getfield(L, 12, "context");
+    co = lua_tothread(L, -1);                      /* 15 */
+    if (lua_istable(L, 13)) {
+        lua_getfield(L, 13, "context");
         lua_replace(L, 3);
     }
     if (!ok && (jr_is_error(L, 4) || is_failure(L, 4))) {
         lua_pushvalue(L, 4);
         if (!jr_is_error(L, -1)) {
-            push_internal_error(&x, -1, 12);
+            push_internal_error(&x, -1, 13);
             lua_remove(L, -2);
         }
         failed = 1;
     } else if (!ok) {   /* raised past the runner (Lua 5.1): the thread is dead */
-        push_thread_error(&x, co, 4, 12);
+        push_thread_error(&x, co, 4, 13);
         failed = 1;
     } else if (lua_isnil(L, 4) && jr_is_error(L, 5)) {
         lua_pushvalue(L, 5);

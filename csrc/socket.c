@@ -1,5 +1,9 @@
-/* core.listen(kind, where, port, framing, max_message, on_connection)
- *   -> listener | nil, err
+/* core.listen(kind, where, port, framing, max_message, on_connection
+ *             [, limits]) -> listener | nil, err
+ *   limits: {max_connections = n, max_connections_per_address = n,
+ *            max_buffered_bytes = n, on_error = fn(message)} (see limits.h);
+ *   connections beyond them are accepted and closed at once, and on_error
+ *   hears of it at most once a second
  * core.connect(kind, where, port, framing, max_message, on_connect)
  *   on_connect(stream) once connected, on_connect(nil, err) on failure
  * kind is "tcp" (where: a host or address, port: a number, 0 picks one) or
@@ -26,6 +30,8 @@ typedef struct jr_listener {
     jr_frame_kind kind;
     size_t max_message;
     int on_connection;        /* registry ref */
+    int on_error;             /* registry ref, or LUA_NOREF */
+    jr_limits *limits;
     char path[256];           /* unix: removed on close */
     struct jr_listener **box; /* the Lua object's pointer, cleared on close */
 } jr_listener;
@@ -102,11 +108,38 @@ static void on_listener_closed(jr_handle *h)
 {
     jr_listener *l = (jr_listener *)h;
     *l->box = NULL;
-    if (!h->loop->closing)
+    if (!h->loop->closing) {
         luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, l->on_connection);
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, l->on_error);
+    }
+    if (l->limits != NULL)
+        jr_limits_unref(l->limits);
     if (l->path[0] != '\0')
         unlink(l->path);
     free(l);
+}
+
+/* A refused connection or a failed accept, told to on_error at most once
+ * a second (with how many there were meanwhile): a flood of them must not
+ * flood the log too. */
+static void refused(jr_listener *l, const char *why)
+{
+    lua_State *L = l->h.loop->cbL;
+    jr_limits *lim = l->limits;
+    uint64_t now = uv_now(l->h.loop->uv);
+    lim->refused++;
+    if (l->on_error == LUA_NOREF || (lim->logged_at != 0 && now - lim->logged_at < 1000))
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, l->on_error);
+    if (lim->refused > 1)
+        lua_pushfstring(L, "listener: %s: %d connections refused in the last second", why,
+                        (int)lim->refused);
+    else
+        lua_pushfstring(L, "listener: %s: a connection was refused", why);
+    if (lua_pcall(L, 1, 0, 0) != 0)
+        lua_pop(L, 1);
+    lim->logged_at = now;
+    lim->refused = 0;
 }
 
 static void connection_cb(uv_stream_t *server, int status)
@@ -114,9 +147,14 @@ static void connection_cb(uv_stream_t *server, int status)
     jr_listener *l = (jr_listener *)server->data;
     lua_State *L = l->h.loop->cbL;
     jr_stream *s;
+    const char *why;
     int rc, top = lua_gettop(L);
-    if (status < 0 || l->h.loop->closing)
+    if (l->h.loop->closing)
         return;
+    if (status < 0) {   /* out of fds, say: libuv has dropped the connection */
+        refused(l, uv_strerror(status));
+        return;
+    }
     s = jr_stream_new(L, l->h.loop, l->kind, l->max_message);
     rc = l->u.handle.type == UV_TCP ? uv_tcp_init(l->h.loop->uv, &s->u.tcp)
                                     : uv_pipe_init(l->h.loop->uv, &s->u.pipe, 0);
@@ -128,8 +166,15 @@ static void connection_cb(uv_stream_t *server, int status)
         return;
     }
     jr_stream_opened(L, s, -1);
-    if (uv_accept(server, &s->u.stream) != 0 || jr_stream_start(s) != 0) {
+    if (uv_accept(server, &s->u.stream) != 0) {
         jr_stream_close(s, "accept failed");
+        lua_settop(L, top);
+        return;
+    }
+    if ((why = jr_stream_admit(s, l->limits)) != NULL || jr_stream_start(s) != 0) {
+        if (why != NULL)
+            refused(l, why);
+        jr_stream_close(s, why != NULL ? why : "accept failed");
         lua_settop(L, top);
         return;
     }
@@ -141,6 +186,48 @@ static void connection_cb(uv_stream_t *server, int status)
     lua_settop(L, top);
 }
 
+/* limits.name as a size, or dflt when absent. */
+static size_t opt_size(lua_State *L, int idx, const char *name, size_t dflt)
+{
+    lua_Number v;
+    size_t n = dflt;
+    if (lua_isnoneornil(L, idx))
+        return dflt;
+    lua_getfield(L, idx, name);
+    if (!lua_isnil(L, -1)) {
+        v = lua_tonumber(L, -1);
+        if (!lua_isnumber(L, -1) || v < 0 || v > 9e15)
+            luaL_error(L, "%s must be a number from 0", name);
+        n = (size_t)v;
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+/* The listener's limits (argument 7) and its on_error ref. */
+static jr_limits *read_limits(lua_State *L, int *on_error)
+{
+    size_t max_conn = opt_size(L, 7, "max_connections", JR_LISTEN_MAX_CONNECTIONS);
+    size_t per_addr = opt_size(L, 7, "max_connections_per_address", 0);
+    size_t max_held = opt_size(L, 7, "max_buffered_bytes", JR_LISTEN_MAX_BUFFERED);
+    jr_limits *lim;
+    *on_error = LUA_NOREF;
+    if (!lua_isnoneornil(L, 7)) {
+        luaL_checktype(L, 7, LUA_TTABLE);
+        lua_getfield(L, 7, "on_error");
+        if (lua_isfunction(L, -1))
+            *on_error = luaL_ref(L, LUA_REGISTRYINDEX);
+        else
+            lua_pop(L, 1);
+    }
+    lim = jr_limits_new(max_conn, per_addr, max_held);
+    if (lim == NULL) {
+        luaL_unref(L, LUA_REGISTRYINDEX, *on_error);
+        luaL_error(L, "not enough memory");
+    }
+    return lim;
+}
+
 static int l_listen(lua_State *L)
 {
     jr_loop *loop = jr_loop_get(L);
@@ -148,6 +235,8 @@ static int l_listen(lua_State *L)
     int tcp, port, rc;
     const char *where;
     jr_listener *l, **box;
+    jr_limits *lim;
+    int on_error;
     struct sockaddr_storage addr;
     read_place(L, &pl);
     tcp = pl.tcp;
@@ -155,14 +244,18 @@ static int l_listen(lua_State *L)
     port = pl.port;
     if (tcp && (rc = resolve(loop->uv, where, port, &addr)) != 0)
         return push_failure(L, where, rc);
+    lim = read_limits(L, &on_error);
     l = (jr_listener *)calloc(1, sizeof *l);
-    if (l == NULL)
-        return luaL_error(L, "not enough memory");
-    rc = tcp ? uv_tcp_init(loop->uv, &l->u.tcp) : uv_pipe_init(loop->uv, &l->u.pipe, 0);
+    rc = l == NULL ? UV_ENOMEM
+                   : tcp ? uv_tcp_init(loop->uv, &l->u.tcp) : uv_pipe_init(loop->uv, &l->u.pipe, 0);
     if (rc != 0) {
         free(l);
+        jr_limits_unref(lim);
+        luaL_unref(L, LUA_REGISTRYINDEX, on_error);
         return push_failure(L, "listen", rc);
     }
+    l->limits = lim;
+    l->on_error = on_error;
     l->kind = pl.kind;
     l->max_message = pl.max_message;
     lua_pushvalue(L, 6);

@@ -4,6 +4,7 @@
  * stream:on_message(fn(text | nil, err))    stream:on_close(fn(reason))
  * stream:flush() -> queued bytes    stream:on_drain(fn())
  * stream:high_water([bytes]) -> bytes
+ * stream:timeouts(frame, idle, send)   stream:on_idle(fn() -> busy)
  * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
  *
  * Reading goes straight into the framer's buffer (reserve/commit). A
@@ -67,9 +68,20 @@ static void call_back(jr_stream *s, int ref, int nargs)
     }
 }
 
+/* Tells Lua of a problem on this stream (on_message(nil, message)). */
+static void report(jr_stream *s, const char *message)
+{
+    lua_State *L = s->h.loop->cbL;
+    if (s->on_message == LUA_NOREF || s->h.loop->closing)
+        return;
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    call_back(s, s->on_message, 2);
+}
+
 /* A message straight to the endpoint's dispatcher, whose reply comes back
  * through the sink: no Lua callback, no reply string. The serve table is
- * {receive, server, context, on_response, on_defer, runner, report}. */
+ * {receive, server, context, on_response, on_defer, runner, report, log}. */
 static void serve_message(jr_stream *s, const char *msg, size_t len)
 {
     lua_State *L = s->h.loop->cbL;
@@ -84,7 +96,8 @@ static void serve_message(jr_stream *s, const char *msg, size_t len)
         lua_rawgeti(L, top + 1, i);
     lua_pushlightuserdata(L, &s->sink);
     lua_pushnumber(L, (lua_Number)len);
-    if (lua_pcall(L, 8, 0, 0) != 0) {   /* a failing response callback */
+    lua_rawgeti(L, top + 1, 8);
+    if (lua_pcall(L, 9, 0, 0) != 0) {   /* a failing response callback */
         lua_rawgeti(L, top + 1, 7);
         lua_insert(L, -2);
         if (lua_pcall(L, 1, 0, 0) != 0)
@@ -110,6 +123,7 @@ static void deliver(jr_stream *s)
     while (!uv_is_closing(&s->u.handle) && !s->paused && !s->throttled && !s->finishing
            && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
         if (r == 1) {
+            s->messages++;
             if (s->serve != LUA_NOREF) {
                 serve_message(s, msg, len);
             } else {
@@ -118,9 +132,9 @@ static void deliver(jr_stream *s)
             }
             continue;
         }
-        lua_pushnil(L);
-        lua_pushstring(L, jr_framer_error(&s->framer));
-        call_back(s, s->on_message, 2);
+        lua_pushfstring(L, "framing error: %s", jr_framer_error(&s->framer));
+        report(s, lua_tostring(L, -1));
+        lua_pop(L, 1);
         if (jr_framer_broken(&s->framer)) {
             s->in_read--;
             s->delivering = 0;
@@ -136,15 +150,45 @@ static void deliver(jr_stream *s)
 }
 
 /* Bytes not yet handed to the kernel: libuv's queue and ours. */
-static size_t queued(const jr_stream *s)
+size_t jr_stream_queued(const jr_stream *s)
 {
     return uv_stream_get_write_queue_size(s->writer) + s->pending.len;
+}
+
+const char *jr_stream_admit(jr_stream *s, jr_limits *lim)
+{
+    const char *why;
+    jr_peer_addr_of(&s->u.handle, &s->peer);
+    why = jr_limits_admit(lim, &s->peer);
+    if (why == NULL)
+        s->limits = lim;
+    return why;
+}
+
+/* Updates the bytes this stream holds against its listener's cap: 0, or
+ * -1 when it has closed for passing it. */
+static int account(jr_stream *s)
+{
+    size_t now;
+    if (s->limits == NULL)
+        return 0;
+    now = s->framer.buf.cap + s->pending.cap + uv_stream_get_write_queue_size(s->writer);
+    if (jr_limits_hold(s->limits, &s->held, now) == 0)
+        return 0;
+    snprintf(s->reason, sizeof s->reason,
+             "max_buffered_bytes reached: the listener's connections hold more than %lu bytes",
+             (unsigned long)s->limits->max_held);
+    report(s, s->reason);
+    jr_stream_close(s, s->reason);
+    return -1;
 }
 
 /* The peer does not read what we write: stop reading from it. */
 static void throttle_if_full(jr_stream *s)
 {
-    if (queued(s) > s->high_water && s->reading) {
+    if (jr_stream_queued(s) <= s->high_water)
+        return;
+    if (s->reading) {
         s->throttled = 1;
         stop_reading(s);
     }
@@ -165,8 +209,11 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     jr_stream *s = (jr_stream *)st->data;
     (void)buf;
     if (n > 0) {
+        unsigned long before = s->messages;
         jr_framer_commit(&s->framer, (size_t)n);
         deliver(s);
+        if (!uv_is_closing(&s->u.handle) && account(s) == 0)
+            jr_deadline_read(s, s->messages != before);
     } else if (n == UV_EOF) {
         jr_stream_close(s, "closed by the peer");
     } else if (n == UV_ENOBUFS) {
@@ -186,6 +233,7 @@ static int start_reading(jr_stream *s)
         && !uv_is_closing(&s->u.handle)) {
         rc = uv_read_start(&s->u.stream, alloc_cb, read_cb);
         s->reading = rc == 0;
+        jr_deadline_resumed(s);
     }
     return rc;
 }
@@ -203,6 +251,8 @@ static void release(jr_stream *s)
 {
     if (--s->handles > 0)
         return;
+    if (s->limits != NULL)
+        jr_limits_leave(s->limits, &s->peer, s->held);
     jr_framer_free(&s->framer);
     jr_buf_release(&s->pending);
     free(s);
@@ -221,6 +271,7 @@ static void on_close(jr_handle *h)
     stop_reading(s);
     if (s->writer == &s->w.stream && !uv_is_closing(&s->w.handle))
         uv_close(&s->w.handle, writer_closed);
+    (void)jr_deadline_close(s, writer_closed);
 }
 
 static void on_closed(jr_handle *h)
@@ -239,6 +290,7 @@ static void on_closed(jr_handle *h)
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_drain);
+        luaL_unref(L, LUA_REGISTRYINDEX, s->on_idle);
         luaL_unref(L, LUA_REGISTRYINDEX, s->serve);
     }
     release(s);
@@ -276,7 +328,7 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     lua_setmetatable(L, -2);
     jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
-    s->on_message = s->on_close = s->on_drain = s->serve = LUA_NOREF;
+    s->on_message = s->on_close = s->on_drain = s->on_idle = s->serve = LUA_NOREF;
     s->sink.put = sink_put;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->h.uv = &s->u.handle;
@@ -307,7 +359,7 @@ int jr_stream_start(jr_stream *s)
 /* Everything is written and a flush asked to know: tell Lua. */
 static void drained(jr_stream *s)
 {
-    if (!s->want_drain || queued(s) > 0 || s->writes > 0 || s->on_drain == LUA_NOREF)
+    if (!s->want_drain || jr_stream_queued(s) > 0 || s->writes > 0 || s->on_drain == LUA_NOREF)
         return;
     s->want_drain = 0;
     call_back(s, s->on_drain, 0);
@@ -336,10 +388,13 @@ static void write_cb(uv_write_t *req, int status)
         write_failed(s, status);
         return;
     }
+    jr_deadline_wrote(s);
+    if (account(s) != 0)
+        return;
     /* what runs from here (a handler woken by the drain, say) collects
      * its texts too, and they go out together */
     s->in_read++;
-    if (s->throttled && queued(s) <= s->high_water / 2) {
+    if (s->throttled && jr_stream_queued(s) <= s->high_water / 2) {
         s->throttled = 0;
         start_reading(s);   /* unless Lua paused it */
         deliver(s);         /* what was read before the queue filled */
@@ -394,6 +449,8 @@ static void flush_pending(jr_stream *s)
         write_failed(s, rc);
         return;
     }
+    if (uv_stream_get_write_queue_size(s->writer) > 0)
+        jr_deadline_blocked(s);
     throttle_if_full(s);
 }
 
@@ -410,6 +467,7 @@ static int queue_text(jr_stream *s, const char *text, size_t n)
         flush_pending(s);   /* nothing to wait for: out at once */
     else
         throttle_if_full(s);
+    (void)account(s);
     return 0;
 }
 
@@ -447,7 +505,7 @@ static int l_write(lua_State *L)
         lua_pushstring(L, s->reason);
         return 2;
     }
-    lua_pushinteger(L, (lua_Integer)queued(s));
+    lua_pushinteger(L, (lua_Integer)jr_stream_queued(s));
     return 1;
 }
 
@@ -462,7 +520,7 @@ static int l_flush(lua_State *L)
         return 1;
     }
     flush_pending(s);
-    left = uv_is_closing(&s->u.handle) ? 0 : queued(s);
+    left = uv_is_closing(&s->u.handle) ? 0 : jr_stream_queued(s);
     s->want_drain = left > 0;
     lua_pushinteger(L, (lua_Integer)left);
     return 1;
@@ -560,6 +618,30 @@ static int l_on_drain(lua_State *L)
     return set_ref(L, &check_open(L)->on_drain, LUA_TFUNCTION);
 }
 
+/* stream:on_idle(fn): at the idle deadline, fn() returns true while
+ * handlers or calls still wait on the connection (it is not idle). */
+static int l_on_idle(lua_State *L)
+{
+    return set_ref(L, &check_open(L)->on_idle, LUA_TFUNCTION);
+}
+
+static double opt_seconds(lua_State *L, int idx)
+{
+    lua_Number v = luaL_optnumber(L, idx, 0);
+    luaL_argcheck(L, v >= 0 && v < 1e9, idx, "seconds out of range");
+    return (double)v;
+}
+
+/* stream:timeouts(frame, idle, send): seconds, nil or 0 for none. */
+static int l_timeouts(lua_State *L)
+{
+    jr_stream *s = check_open(L);
+    int rc = jr_deadline_set(s, opt_seconds(L, 2), opt_seconds(L, 3), opt_seconds(L, 4));
+    if (rc != 0)
+        return luaL_error(L, "timeouts: %s", uv_strerror(rc));
+    return 0;
+}
+
 /* stream:serve(t): messages go to t's dispatcher rather than on_message
  * (which still gets framing errors); see serve_message. */
 static int l_serve(lua_State *L)
@@ -577,7 +659,7 @@ static int l_is_closing(lua_State *L)
 static int l_queued(lua_State *L)
 {
     jr_stream *s = *check_box(L);
-    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)queued(s));
+    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)jr_stream_queued(s));
     return 1;
 }
 
@@ -643,6 +725,8 @@ void jr_stream_open(lua_State *L)
         {"on_message", l_on_message},
         {"on_close", l_on_close},
         {"on_drain", l_on_drain},
+        {"on_idle", l_on_idle},
+        {"timeouts", l_timeouts},
         {"flush", l_flush},
         {"serve", l_serve},
         {"is_closing", l_is_closing},
@@ -654,6 +738,16 @@ void jr_stream_open(lua_State *L)
         {"finish", l_finish},
         {NULL, NULL},
     };
+    lua_newtable(L);   /* core.defaults: the limits' defaults, for the Lua layer */
+    lua_pushnumber(L, (lua_Number)JR_DEFAULT_MAX_MESSAGE);
+    lua_setfield(L, -2, "max_message_size");
+    lua_pushnumber(L, (lua_Number)JR_LISTEN_MAX_MESSAGE);
+    lua_setfield(L, -2, "listen_max_message_size");
+    lua_pushinteger(L, JR_LISTEN_FRAME_TIMEOUT);
+    lua_setfield(L, -2, "frame_timeout");
+    lua_pushinteger(L, JR_LISTEN_SEND_TIMEOUT);
+    lua_setfield(L, -2, "send_timeout");
+    lua_setfield(L, -2, "defaults");
     if (luaL_newmetatable(L, STREAM_MT)) {
         lua_newtable(L);
         jr_setfuncs(L, methods);

@@ -4,11 +4,20 @@
 #ifndef JSONRPC_STREAM_H
 #define JSONRPC_STREAM_H
 
+#include "deadline.h"
 #include "dispatch.h"
 #include "framing.h"
+#include "limits.h"
 #include "loop.h"
 
 #define JR_DEFAULT_HIGH_WATER (8u << 20)   /* queued write bytes */
+/* Listeners face strangers: tighter defaults than the connections a user
+ * opens to peers of their choosing (which keep JR_DEFAULT_MAX_MESSAGE and
+ * no timeouts). Idle connections are not timed out by default: language
+ * servers and dashboards idle for hours. */
+#define JR_LISTEN_MAX_MESSAGE ((size_t)16 << 20)
+#define JR_LISTEN_FRAME_TIMEOUT 30          /* seconds */
+#define JR_LISTEN_SEND_TIMEOUT 60           /* seconds */
 
 typedef struct jr_stream {
     jr_handle h;              /* first */
@@ -31,7 +40,7 @@ typedef struct jr_stream {
     uv_stream_t *writer;      /* &u.stream, or &w.stream when split */
     int handles;              /* libuv handles not closed yet */
     jr_framer framer;
-    int on_message, on_close, on_drain;   /* registry refs of the Lua callbacks */
+    int on_message, on_close, on_drain, on_idle;   /* registry refs of the Lua callbacks */
     int serve;                /* registry ref of the serve table, or LUA_NOREF */
     jr_sink sink;             /* where the dispatcher puts replies */
     int reading;              /* uv_read_start is in effect */
@@ -42,8 +51,13 @@ typedef struct jr_stream {
     int delivering;           /* deliver() is running */
     int writes;               /* our writes in flight (not called back) */
     int want_drain;           /* call on_drain once all is written */
+    unsigned long messages;   /* messages taken from the framer */
     int write_failed;         /* a write failed: nothing more is written */
     jr_buf pending;           /* texts collected for the next write */
+    jr_deadline deadline;     /* frame, idle and send timeouts */
+    jr_limits *limits;        /* the listener's, for accepted streams */
+    jr_peer_addr peer;        /* as counted by limits */
+    size_t held;              /* bytes counted against limits */
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */
     struct jr_stream **box;   /* the Lua object's pointer, cleared on close */
@@ -58,6 +72,11 @@ void jr_stream_opened(lua_State *L, jr_stream *s, int idx);
 int jr_stream_start(jr_stream *s);
 /* Makes s write through s->w (which the caller has initialised). */
 void jr_stream_split(jr_stream *s);
+/* Counts the stream against a listener's limits (with a reference); NULL
+ * when admitted, else why not. */
+const char *jr_stream_admit(jr_stream *s, jr_limits *lim);
+/* Bytes queued for writing and not yet handed to the kernel. */
+size_t jr_stream_queued(const jr_stream *s);
 /* Closes with a reason (the first reason given is kept). */
 void jr_stream_close(jr_stream *s, const char *reason);
 

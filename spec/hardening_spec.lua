@@ -143,3 +143,148 @@ describe("SIGPIPE", function()
     assert.matches("nil\t" .. codes.CONNECTION_CLOSED .. "\tconnection closed: write failed", out, 1, true)
   end)
 end)
+
+--- A server in this process with the methods the specs below use.
+local function test_server()
+  local server = jsonrpc.server()
+  server:method("add", function(a, b) return a + b end)
+  server:method("sleep", function(ms)
+    local uv = require "luv"
+    local co = coroutine.running()
+    local t = uv.new_timer()
+    t:start(ms, 0, function() t:close(); coroutine.resume(co) end)
+    coroutine.yield()
+    return ms
+  end)
+  server:method("flood", function(ctx, n, size)
+    local payload = ("x"):rep(size)
+    for i = 1, n do ctx.connection:notify("tick", {i, payload}) end
+    return n
+  end, {context = true})
+  return server
+end
+
+local function frame(body)
+  return ("Content-Length: %d\r\n\r\n%s"):format(#body, body)
+end
+
+local function wait(ms) run_until(function() return false end, ms) end
+
+describe("server-side timeouts", function()
+  local server, closes, errors
+  before_each(function()
+    server = test_server()
+    closes, errors = {}, {}
+  end)
+  after_each(function()
+    server:close()
+    jsonrpc.run("nowait")
+  end)
+
+  local function listen(opts)
+    opts.on_close = function(reason) closes[#closes + 1] = reason end
+    opts.on_error = function(message) errors[#errors + 1] = message end
+    return assert(server:listen("tcp://127.0.0.1:0", opts))
+  end
+
+  local function count(list, pattern)
+    local n = 0
+    for _, v in ipairs(list) do if v:find(pattern, 1, true) then n = n + 1 end end
+    return n
+  end
+
+  it("closes slowloris connections at the frame timeout; others are served", function()
+    local l = listen{ frame_timeout = 0.3 }
+    local clients = {}
+    for i = 1, 40 do
+      local c = assert(raw.connect(l.url, run_until))
+      c:write(i % 2 == 0 and "Content-Len" or frame('{"jsonrpc":"2.0","method":"add"'):sub(1, 30))
+      clients[i] = c
+    end
+    -- ten more trickle a body a byte at a time, faster than the timeout
+    local body = frame('{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}')
+    local trickle = {}
+    for i = 1, 10 do trickle[i] = assert(raw.connect(l.url, run_until)) end
+    local t0 = os.clock()
+    for pos = 1, 12 do
+      for _, c in ipairs(trickle) do c:write(body:sub(pos, pos)) end
+      wait(50)
+    end
+    local good = assert(jsonrpc.connect(l.url))
+    assert.equal(3, good:call("add", {1, 2}))
+    assert.is_true(run_until(function() return #closes >= 50 end, 3000), #closes .. " closed")
+    assert.equal(50, count(closes, "frame timeout: no complete frame within 0.3 s"))
+    for _, c in ipairs(clients) do assert.is_true(c.eof) end
+    assert.equal(3, good:call("add", {1, 2}))   -- the legitimate client is still served
+    good:close()
+    assert.same({}, errors)
+    assert.is_true(os.clock() - t0 < 2)
+  end)
+
+  it("counts a frame's time only from its first byte; whole frames reset nothing", function()
+    local l = listen{ frame_timeout = 0.25 }
+    local c = assert(raw.connect(l.url, run_until))
+    local body = frame('{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}')
+    for _ = 1, 6 do   -- 0.6 s of complete frames, each sent within the timeout
+      c:write(body:sub(1, 10))
+      wait(60)
+      c:write(body:sub(11))
+      wait(40)
+    end
+    assert.same({}, closes)
+    assert.equal(6, select(2, c.received:gsub('"result":3', "")))
+    c:close()
+  end)
+
+  it("closes a connection idle past idle_timeout, but not one whose handler is working", function()
+    local l = listen{ idle_timeout = 0.2 }
+    local quiet = assert(raw.connect(l.url, run_until))
+    local working = assert(raw.connect(l.url, run_until))
+    working:write(frame('{"jsonrpc":"2.0","method":"sleep","params":[500],"id":7}'))
+    assert.is_true(run_until(function() return quiet.eof end, 1000))
+    assert.equal(1, count(closes, "idle timeout: no traffic within 0.2 s"))
+    assert.is_false(working.eof)
+    assert.is_true(run_until(function() return working.received:find('"result":500', 1, true) ~= nil end, 2000))
+    assert.is_true(run_until(function() return working.eof end, 1000))   -- idle once answered
+    assert.equal(2, count(closes, "idle timeout"))
+    assert.same({}, errors)
+  end)
+
+  it("has no idle timeout by default on listeners", function()
+    local l = listen{}
+    local c = assert(raw.connect(l.url, run_until))
+    wait(400)
+    assert.is_false(c.eof)
+    assert.same({}, closes)
+    c:close()
+  end)
+
+  it("closes a peer that reads nothing at the send timeout; its flooding handler ends quietly", function()
+    local l = listen{ send_timeout = 0.4, write_high_water = 64 * 1024 }
+    local c = assert(raw.connect(l.url, run_until))
+    c:stop_reading()
+    c:write(frame('{"jsonrpc":"2.0","method":"flood","params":[100000,1000],"id":1}'))
+    local good = assert(jsonrpc.connect(l.url))
+    assert.is_true(run_until(function() return #closes >= 1 end, 3000))
+    assert.equal(1, count(closes, "send timeout: the peer read nothing within 0.4 s"))
+    wait(100)
+    assert.equal(3, good:call("add", {1, 2}))
+    good:close()
+    assert.same({}, errors)
+  end)
+
+  it("lets a slow reader that keeps reading live past the send timeout", function()
+    local l = listen{ send_timeout = 0.3, write_high_water = 16 * 1024 }
+    local c = assert(raw.connect(l.url, run_until))
+    c:stop_reading()
+    c:write(frame('{"jsonrpc":"2.0","method":"flood","params":[3000,1000],"id":1}'))
+    for _ = 1, 8 do   -- reads in bursts every 0.15 s: 1.2 s in all
+      wait(150)
+      c.handle:read_start(function(_, data) if data then c.received = c.received .. data end end)
+      wait(5)
+      c:stop_reading()
+    end
+    assert.same({}, closes)
+    c:close()
+  end)
+end)

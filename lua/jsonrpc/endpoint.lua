@@ -79,7 +79,9 @@ function M.new(opts)
   return self
 end
 
---- Hooks for transports: a handler started waiting / finished.
+--- Hooks for transports: a handler started waiting / finished. (A
+-- transport also sets endpoint.log(message, traceback, req), told of
+-- handlers' plain errors when the server has no on_error hook.)
 function Endpoint:_handler_started() end
 function Endpoint:_handler_done() end
 
@@ -96,11 +98,13 @@ function Endpoint:receive(text)
 end
 
 --- What a stream needs to hand this endpoint's messages to the dispatcher
--- itself (stream:serve): the arguments of _receive, and report(message)
--- for errors raised while a response is delivered.
+-- itself (stream:serve): the arguments of _receive, report(message) for
+-- errors raised while a response is delivered, and the endpoint's log
+-- (its handlers' plain errors, when the server has no on_error hook).
 function Endpoint:_serve_table(report)
   local server = self.server
-  return { server._receive, server, self.context, self.on_response, self.on_defer, runner, report }
+  return { server._receive, server, self.context, self.on_response, self.on_defer, runner, report,
+           self.log }
 end
 
 --- Sends a response; when the connection has closed meanwhile there is
@@ -129,7 +133,7 @@ local function complete_handler(co, ok, a, b)
   local job = waiting_handlers[co]
   waiting_handlers[co] = nil
   local ep = job.endpoint
-  local text = ep.server:_complete(job, ok, a, b)
+  local text = ep.server:_complete(job, ok, a, b, ep.log)
   if text then ep:_reply(text) end
   ep.in_flight = ep.in_flight - 1
   ep:_handler_done()

@@ -15,8 +15,35 @@ local has_luv, luv = pcall(require, "luv")
 local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
 local isyieldable = coroutine.isyieldable
 
-local DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
+local defaults = core.defaults       -- the limits' defaults, from C
 local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
+
+-- The options each entry point takes; another name is a mistake, and
+-- raises rather than being ignored.
+local CONNECTION_OPTS = { "framing", "max_message_size", "on_close", "on_error", "on_stray",
+  "timeout", "max_in_flight", "write_high_water", "frame_timeout", "idle_timeout", "send_timeout" }
+local OPTS = {
+  connect = { "server" },
+  listen = { "on_connection", "max_connections", "max_connections_per_address", "max_buffered_bytes" },
+  stdio = { "guard_print" },
+  spawn = { "server", "stderr", "on_stderr", "on_exit", "stderr_limit" },
+}
+for _, names in pairs(OPTS) do
+  local set = {}
+  for _, n in ipairs(CONNECTION_OPTS) do set[n] = true end
+  for _, n in ipairs(names) do set[n] = true end
+  OPTS[_] = set
+end
+
+--- opts, checked against the names `what` takes; {} when nil.
+local function check_opts(opts, what)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(what .. ": options must be a table", 3) end
+  for name in pairs(opts) do
+    if not OPTS[what][name] then error(("%s: unknown option %s"):format(what, tostring(name)), 3) end
+  end
+  return opts
+end
 
 local M = {}
 
@@ -83,9 +110,45 @@ end
 local Connection = setmetatable({}, { __index = endpoint.Endpoint })
 Connection.__index = Connection
 
+local LOG_BURST = 5   -- messages a reporter passes on per second
+
+--- A reporter: passes messages to on_error (default: a line on stderr),
+-- at most LOG_BURST a second, so that a peer provoking errors cannot
+-- flood the log; one line then says how many were left out.
+local function new_reporter(on_error)
+  local sink = on_error or function(message) io.stderr:write("jsonrpc: ", message, "\n") end
+  local second, count, dropped, timer = nil, 0, 0, nil
+  local function pass(message)
+    local ok, err = pcall(sink, message)
+    if not ok then io.stderr:write("jsonrpc: on_error failed: ", tostring(err), "\n") end
+  end
+  return function(message)
+    local now = os.time()
+    if now ~= second then second, count = now, 0 end
+    count = count + 1
+    if count <= LOG_BURST then return pass(message) end
+    dropped = dropped + 1
+    if timer then return end
+    timer = core.timer(1000, function()
+      timer = nil
+      local n = dropped
+      dropped = 0
+      pass(("%d more messages like these were left out in the last second"):format(n))
+    end)
+  end
+end
+
 local function report(conn, message)
-  local hook = conn.on_error
-  if hook then hook(message) else io.stderr:write("jsonrpc: ", message, "\n") end
+  conn.reporter(message)
+end
+
+--- A connection's log of its handlers' plain errors (when its server has
+-- no on_error hook): message and traceback, through the reporter.
+local function handler_log(conn)
+  return function(message, traceback)
+    local text = traceback ~= nil and traceback ~= "" and traceback or message
+    conn.reporter("handler error: " .. tostring(text))
+  end
 end
 
 local function wrap(stream, opts, transport)
@@ -111,7 +174,8 @@ local function wrap(stream, opts, transport)
   setmetatable(conn, Connection)
   conn.stream = stream
   conn.max_in_flight = opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT
-  conn.on_error = opts.on_error
+  conn.reporter = opts.reporter or new_reporter(opts.on_error)
+  conn.log = handler_log(conn)
   conn.on_close_hooks = {}
   conn.drain_waiters = {}
   stream:on_drain(function() conn:_wake_drained() end)
@@ -119,9 +183,13 @@ local function wrap(stream, opts, transport)
   -- messages go from the stream to the dispatcher in C, replies back;
   -- on_message hears only of framing errors
   stream:serve(conn:_serve_table(function(message) report(conn, tostring(message)) end))
-  stream:on_message(function(_, err) report(conn, "framing error: " .. tostring(err)) end)
+  stream:on_message(function(_, err) report(conn, tostring(err)) end)
   stream:on_close(function(reason) conn:_closed(reason) end)
   if opts.on_close then conn.on_close_hooks[1] = opts.on_close end
+  if opts.frame_timeout or opts.idle_timeout or opts.send_timeout then
+    stream:timeouts(opts.frame_timeout or 0, opts.idle_timeout or 0, opts.send_timeout or 0)
+    stream:on_idle(function() return conn.in_flight > 0 or next(conn.pending) ~= nil end)
+  end
   return conn
 end
 
@@ -213,8 +281,8 @@ end
 ---------------------------------------------------------------------------
 -- Connecting and listening.
 
-local function framing_of(opts)
-  return opts.framing or "content-length", opts.max_message_size or DEFAULT_MAX_MESSAGE
+local function framing_of(opts, max_default)
+  return opts.framing or "content-length", opts.max_message_size or max_default or defaults.max_message_size
 end
 
 -- A callback that hands its arguments to record, marks state done and
@@ -277,7 +345,7 @@ end
 -- (yielding in a coroutine, else running the loop). A host name's addresses
 -- are tried in turn.
 function M.connect(url, opts)
-  opts = opts or {}
+  opts = check_opts(opts, "connect")
   local u, why = M.parse_url(url)
   if not u then return nil, local_error(codes.CONNECTION_FAILED, why) end
   if u.kind ~= "tcp" then return connect_to(u.kind, u.path, 0, opts) end
@@ -291,10 +359,20 @@ function M.connect(url, opts)
   return conn, err
 end
 
-local function connection_opts(server, opts)
+-- What wrap takes from the options of stdio, spawn and listen; a
+-- timeout given as false is off (0), nil takes the default.
+local function connection_opts(server, opts, timeouts)
+  local function timeout(name)
+    local v = opts[name]
+    if v == false then return 0 end
+    if v == nil then return timeouts and timeouts[name] end
+    return v
+  end
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
-           on_close = opts.on_close, timeout = opts.timeout,
-           max_in_flight = opts.max_in_flight, write_high_water = opts.write_high_water }
+           on_close = opts.on_close, timeout = opts.timeout, reporter = nil,
+           max_in_flight = opts.max_in_flight, write_high_water = opts.write_high_water,
+           frame_timeout = timeout("frame_timeout"), idle_timeout = timeout("idle_timeout"),
+           send_timeout = timeout("send_timeout") }
 end
 
 --- stdio(server [, opts]) -> connection | nil, err: serves (and calls) the
@@ -302,7 +380,7 @@ end
 -- writes to stderr (opts.guard_print = false keeps print as it is): a
 -- stray print to stdout would corrupt the stream.
 function M.stdio(server, opts)
-  opts = opts or {}
+  opts = check_opts(opts, "stdio")
   local framing, max = framing_of(opts)
   local stream, err = core.stdio(framing, max)
   if not stream then return nil, local_error(codes.CONNECTION_FAILED, err) end
@@ -327,10 +405,10 @@ end
 -- opts.on_exit(code, signal). When the child exits
 -- the connection closes and the calls waiting on it fail.
 function M.spawn(cmd, opts)
-  opts = opts or {}
   if type(cmd) ~= "table" or type(cmd[1]) ~= "string" then
     error("jsonrpc.spawn: expected {program, arg...}", 2)
   end
+  opts = check_opts(opts, "spawn")
   local framing, max = framing_of(opts)
   local args = {}
   for i = 2, #cmd do args[i - 1] = tostring(cmd[i]) end
@@ -384,18 +462,23 @@ end
 --- server:listen(url [, opts]) -> listener | nil, err. The listener has
 -- url (with the real port), address() and close().
 function M.listen(server, url, opts)
-  opts = opts or {}
+  opts = check_opts(opts, "listen")
   local u, why = M.parse_url(url)
   if not u then return nil, why end
-  local framing, max = framing_of(opts)
+  local framing, max = framing_of(opts, defaults.listen_max_message_size)
   local state = state_of(server)
-  local conn_opts = connection_opts(server, opts)
+  local conn_opts = connection_opts(server, opts, defaults)
+  -- the listener's connections share one reporter, and so one rate limit
+  conn_opts.reporter = new_reporter(opts.on_error)
+  local limits = { max_connections = opts.max_connections, on_error = conn_opts.reporter,
+                   max_connections_per_address = opts.max_connections_per_address,
+                   max_buffered_bytes = opts.max_buffered_bytes }
   local listener, err = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
     function(stream)
       local conn = wrap(stream, conn_opts, u.kind)
       state.connections[conn] = true
       if opts.on_connection then opts.on_connection(conn) end
-    end)
+    end, limits)
   if not listener then return nil, err end
   state.listeners[#state.listeners + 1] = listener
   local host, port = listener:address()
