@@ -1,7 +1,7 @@
 /* core.listen(kind, where, port, framing, max_message, on_connection
  *             [, limits]) -> listener | nil, err
  *   limits: {max_connections = n, max_connections_per_address = n,
- *            max_buffered_bytes = n, on_error = fn(message)} (see limits.h);
+ *            max_buffered_bytes = n, on_error = fn(message)} (see listen_limits.h);
  *   connections beyond them are accepted and closed at once, and on_error
  *   hears of it at most once a second
  * core.connect(kind, where, port, framing, max_message, on_connect)

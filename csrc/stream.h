@@ -7,7 +7,7 @@
 #include "deadline.h"
 #include "dispatch.h"
 #include "framing.h"
-#include "limits.h"
+#include "listen_limits.h"
 #include "loop.h"
 
 #define JR_DEFAULT_HIGH_WATER (8u << 20)   /* queued write bytes */

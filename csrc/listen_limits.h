@@ -5,8 +5,8 @@
  *
  * The listener and each of its connections hold a reference, so the
  * counts outlive whichever closes first. */
-#ifndef JSONRPC_LIMITS_H
-#define JSONRPC_LIMITS_H
+#ifndef JSONRPC_LISTEN_LIMITS_H
+#define JSONRPC_LISTEN_LIMITS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
-/* Connection counts and held bytes of a listener (see limits.h). */
+/* Connection counts and held bytes of a listener (see listen_limits.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include "limits.h"
+#include "listen_limits.h"
 
 struct addr_count {
     jr_peer_addr addr;
