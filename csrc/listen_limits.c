@@ -22,11 +22,14 @@ static size_t fd_room(void)
 jr_limits *jr_limits_new(size_t max_connections, size_t max_per_address, size_t max_held)
 {
     jr_limits *lim = (jr_limits *)calloc(1, sizeof *lim);
-    size_t room = fd_room();
     if (lim == NULL)
         return NULL;
+    if (max_connections == 0) {
+        size_t room = fd_room();
+        max_connections = JR_LISTEN_MAX_CONNECTIONS < room ? JR_LISTEN_MAX_CONNECTIONS : room;
+    }
     lim->refs = 1;
-    lim->max_connections = max_connections < room ? max_connections : room;
+    lim->max_connections = max_connections;
     lim->max_per_address = max_per_address;
     lim->max_held = max_held;
     return lim;

@@ -33,8 +33,8 @@ typedef struct jr_limits {
 } jr_limits;
 
 /* A new set of limits with one reference (the listener's); NULL when out
- * of memory. max_connections is lowered to the process's fd limit less a
- * reserve when that is smaller. */
+ * of memory. max_connections 0 is the default: JR_LISTEN_MAX_CONNECTIONS,
+ * lowered to the process's fd limit less a reserve when that is smaller. */
 jr_limits *jr_limits_new(size_t max_connections, size_t max_per_address, size_t max_held);
 void jr_limits_unref(jr_limits *lim);
 

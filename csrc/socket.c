@@ -9,6 +9,7 @@
  * kind is "tcp" (where: a host or address, port: a number, 0 picks one) or
  * "unix" (where: a socket path).
  * listener:address() -> host, port (tcp) | path (unix)
+ * listener:connections() -> open, max_connections
  * listener:close()    listener:is_closing() */
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +208,7 @@ static size_t opt_size(lua_State *L, int idx, const char *name, size_t dflt)
 /* The listener's limits (argument 7) and its on_error ref. */
 static jr_limits *read_limits(lua_State *L, int *on_error)
 {
-    size_t max_conn = opt_size(L, 7, "max_connections", JR_LISTEN_MAX_CONNECTIONS);
+    size_t max_conn = opt_size(L, 7, "max_connections", 0);
     size_t per_addr = opt_size(L, 7, "max_connections_per_address", 0);
     size_t max_held = opt_size(L, 7, "max_buffered_bytes", JR_LISTEN_MAX_BUFFERED);
     jr_limits *lim;
@@ -315,6 +316,14 @@ static int l_address(lua_State *L)
     return 2;
 }
 
+static int l_connections(lua_State *L)
+{
+    jr_listener *l = check_listener(L);
+    lua_pushinteger(L, (lua_Integer)l->limits->connections);
+    lua_pushinteger(L, (lua_Integer)l->limits->max_connections);
+    return 2;
+}
+
 static int l_listener_close(lua_State *L)
 {
     jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
@@ -419,6 +428,7 @@ void jr_socket_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"address", l_address},
+        {"connections", l_connections},
         {"close", l_listener_close},
         {"is_closing", l_listener_is_closing},
         {NULL, NULL},

@@ -288,3 +288,135 @@ describe("server-side timeouts", function()
     c:close()
   end)
 end)
+
+describe("connection limits", function()
+  local server, closes, errors
+  before_each(function()
+    server = test_server()
+    closes, errors = {}, {}
+  end)
+  after_each(function()
+    server:close()
+    jsonrpc.run("nowait")
+  end)
+
+  local function listen(opts)
+    opts.on_close = function(reason) closes[#closes + 1] = reason end
+    opts.on_error = function(message) errors[#errors + 1] = message end
+    return assert(server:listen("tcp://127.0.0.1:0", opts))
+  end
+
+  it("accepts and closes connections past max_connections; logs once; serves again after the timeouts", function()
+    local l = listen{ max_connections = 20, frame_timeout = 0.4 }
+    assert.equal(20, select(2, l:connections()))
+    local attackers = {}
+    for i = 1, 60 do   -- 3x as many attempts, each holding half a header
+      local c = raw.connect(l.url, run_until)
+      if c then c:write("Content-Le"); attackers[#attackers + 1] = c end
+    end
+    wait(100)
+    local open, dropped = 0, 0
+    for _, c in ipairs(attackers) do if c.eof then dropped = dropped + 1 else open = open + 1 end end
+    assert.equal(20, open)
+    assert.equal(40, dropped)
+    assert.equal(20, (l:connections()))
+    assert.is_true(#errors >= 1 and #errors <= 2, table.concat(errors, "\n"))
+    assert.matches("max_connections reached", errors[1], 1, true)
+    -- a legitimate client is refused while they hold every slot ...
+    local early = raw.connect(l.url, run_until)
+    assert.is_true(run_until(function() return early.eof end, 500))
+    -- ... and served once their frames have timed out
+    assert.is_true(run_until(function() return (l:connections()) == 0 end, 2000))
+    local good = assert(jsonrpc.connect(l.url))
+    assert.equal(3, good:call("add", {1, 2}))
+    good:close()
+  end)
+
+  it("defaults max_connections to 1024, or less under a low fd limit", function()
+    local l = listen{}
+    local _, max = l:connections()
+    local out = sh(("ulimit -n 100; %s -e 'local j = require \"jsonrpc\"; local s = j.server();"
+      .. " print(select(2, s:listen(\"tcp://127.0.0.1:0\"):connections()))'"):format(lua))
+    local fd_limit = tonumber((sh("ulimit -n"))) or 1024
+    assert.equal(math.min(1024, fd_limit - 32), max)
+    assert.equal(68, tonumber((out)))
+  end)
+
+  it("limits connections per address", function()
+    local l = listen{ max_connections_per_address = 3 }
+    local from1, from2 = {}, {}
+    for i = 1, 5 do from1[i] = assert(raw.connect(l.url, run_until, "127.0.0.1")) end
+    for i = 1, 3 do from2[i] = assert(raw.connect(l.url, run_until, "127.0.0.2")) end
+    wait(100)
+    local function dropped(list)
+      local n = 0
+      for _, c in ipairs(list) do if c.eof then n = n + 1 end end
+      return n
+    end
+    assert.equal(2, dropped(from1))
+    assert.equal(0, dropped(from2))
+    assert.matches("max_connections_per_address reached", errors[1], 1, true)
+    from1[1]:close()   -- a slot frees up for that address
+    wait(50)
+    local again = assert(raw.connect(l.url, run_until, "127.0.0.1"))
+    wait(50)
+    assert.is_false(again.eof)
+  end)
+
+  it("closes the connection that would pass max_buffered_bytes, and only it", function()
+    local l = listen{ max_buffered_bytes = 1024 * 1024 }
+    local good = assert(jsonrpc.connect(l.url))
+    local big = assert(raw.connect(l.url, run_until))
+    big:write("Content-Length: 10000000\r\n\r\n" .. ("x"):rep(3 * 1024 * 1024))
+    assert.is_true(run_until(function() return big.eof end, 2000))
+    assert.matches("max_buffered_bytes reached", closes[1], 1, true)
+    assert.matches("max_buffered_bytes reached", errors[1], 1, true)
+    assert.equal(3, good:call("add", {1, 2}))
+    good:close()
+  end)
+
+  it("never spins when fds run out (ulimit -n 64), and serves again once they are free", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local jsonrpc = require "jsonrpc"
+      local uv = require "luv"
+      local server = jsonrpc.server()
+      server:method("add", function(a, b) return a + b end)
+      local l = assert(server:listen("tcp://127.0.0.1:0", {max_connections = 1000}))
+      local files = {}
+      repeat local fh = io.open("/dev/null"); files[#files + 1] = fh until not fh
+      io.stderr:write("listening on ", l.url, "\n")
+      local t = uv.new_timer()   -- hold every fd for 1.5 s
+      t:start(1500, 0, function() for _, fh in ipairs(files) do fh:close() end; t:close() end)
+      local stop = uv.new_timer()
+      stop:start(4000, 0, function() stop:close(); server:close() end)
+      jsonrpc.run()
+    ]])
+    f:close()
+    local bg = util.background(("ulimit -n 64; exec %s %s"):format(lua, script))
+    local url = assert(bg.wait_for("listening on (%S+)"), bg.stderr())
+    local pid = tonumber((sh("sleep 0.1; pgrep -f " .. script .. " | head -1")))
+    local function cpu_ticks()
+      local stat = sh("cat /proc/" .. pid .. "/stat")
+      local fields = {}
+      for w in stat:gsub("^.-%) ", ""):gmatch("%S+") do fields[#fields + 1] = w end
+      return tonumber(fields[12]) + tonumber(fields[13])   -- utime + stime
+    end
+    local before = cpu_ticks()
+    local clients = {}
+    for i = 1, 30 do clients[i] = raw.connect(url, run_until) end
+    wait(800)
+    local used = cpu_ticks() - before
+    local dropped = 0   -- accepts failed (EMFILE): libuv drops those peers
+    for _, c in ipairs(clients) do if not c or c.eof then dropped = dropped + 1 end end
+    assert.is_true(dropped > 0, "no accept failed: the test did not run out of fds")
+    assert.is_true(used < 30, "the server used " .. used .. " ticks in 0.8 s")   -- < 0.3 s of CPU
+    wait(900)   -- the fds are free again
+    assert.is_true(answers(url), bg.stderr())
+    for _, c in ipairs(clients) do if c then c:close() end end
+    assert.equal(0, bg.wait())
+    bg.cleanup()
+    os.remove(script)
+  end)
+end)

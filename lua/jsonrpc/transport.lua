@@ -463,6 +463,12 @@ end
 -- url (with the real port), address() and close().
 function M.listen(server, url, opts)
   opts = check_opts(opts, "listen")
+  for _, name in ipairs{ "max_connections", "max_connections_per_address" } do
+    local v = opts[name]
+    if v ~= nil and (type(v) ~= "number" or v < 1 or v ~= math.floor(v)) then
+      error(("listen: %s must be a whole number from 1"):format(name), 2)
+    end
+  end
   local u, why = M.parse_url(url)
   if not u then return nil, why end
   local framing, max = framing_of(opts, defaults.listen_max_message_size)
@@ -485,6 +491,7 @@ function M.listen(server, url, opts)
   return setmetatable({ url = format_url(u.kind, host, port), handle = listener }, {
     __index = {
       address = function(self) return self.handle:address() end,
+      connections = function(self) return self.handle:connections() end,
       close = function(self) self.handle:close() end,
     },
   })

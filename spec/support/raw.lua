@@ -8,9 +8,10 @@ local raw = {}
 local Client = {}
 Client.__index = Client
 
---- Connects to tcp://HOST:PORT or unix:///PATH; runs the loop until
--- connected (at most 2 s). Returns the client, or nil and why.
-function raw.connect(url, run_until)
+--- Connects to tcp://HOST:PORT or unix:///PATH (from the local address
+-- `from` when given); runs the loop until connected (at most 2 s).
+-- Returns the client, or nil and why.
+function raw.connect(url, run_until, from)
   local host, port = url:match("^tcp://([%d%.]+):(%d+)$")
   local path = url:match("^unix://(/.+)$")
   local handle = host and uv.new_tcp() or uv.new_pipe(false)
@@ -29,6 +30,7 @@ function raw.connect(url, run_until)
       end
     end)
   end
+  if from then assert(handle:bind(from, 0)) end
   if host then handle:connect(host, tonumber(port), on_connect) else handle:connect(path, on_connect) end
   run_until(function() return c.connected ~= nil end, 2000)
   if not c.connected then
