@@ -47,11 +47,11 @@ end
 local IMPLEMENTATIONS = {
   { name = "ours", title = "jsonrpc (ours)",
     argv = { "lua5.4", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
-             "--listen", "tcp://127.0.0.1:0" } },
+             "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" } },
   -- the same on LuaJIT, as Neovim runs it
   { name = "ours_jit", title = "jsonrpc (ours, LuaJIT)",
     argv = { "luajit", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
-             "--listen", "tcp://127.0.0.1:0" } },
+             "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" } },
   { name = "lua", title = "pure Lua (luv + cjson)",
     argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0" } },
   { name = "vscode", title = "vscode-jsonrpc (Node)",

@@ -44,7 +44,7 @@ enum {
     ST_BROKEN  /* after a content-length or be32 framing error */
 };
 
-#define KEEP_CAPACITY ((size_t)65536)  /* a buffer never trims below this */
+#define KEEP_CAPACITY JR_FRAMER_KEEP   /* a buffer never trims below this */
 
 static const char *const kind_names[] = { "content-length", "be32", "ndjson" };
 
@@ -108,6 +108,11 @@ const char *jr_framer_error(const jr_framer *f)
 int jr_framer_broken(const jr_framer *f)
 {
     return f->state == ST_BROKEN;
+}
+
+size_t jr_framer_room(const jr_framer *f)
+{
+    return f->state == ST_BROKEN ? 0 : f->buf.cap - f->buf.len;
 }
 
 size_t jr_framer_buffered(const jr_framer *f)

@@ -23,6 +23,9 @@
 #define JR_DEFAULT_MAX_MESSAGE ((size_t)134217728)  /* 128 MiB */
 #define JR_DEFAULT_MAX_HEADER ((size_t)8192)        /* content-length header block */
 #define JR_FRAMER_ERRLEN 192
+/* A buffer is trimmed back to this once what it holds needs less: an idle
+ * connection keeps little, whatever it once received. */
+#define JR_FRAMER_KEEP ((size_t)8192)
 /* Room jr_frame_header_write needs: "Content-Length: " + 20 digits + CRLFCRLF. */
 #define JR_FRAME_HEADER_MAX 48
 
@@ -84,6 +87,9 @@ void jr_framer_commit(jr_framer *f, size_t n);
  * framing error (jr_framer_error says what; see framing.c for what follows:
  * ndjson continues with the next line, the others stay broken). */
 int jr_framer_next(jr_framer *f, const char **msg, size_t *len);
+
+/* Bytes that may be written after the held ones without growing. */
+size_t jr_framer_room(const jr_framer *f);
 
 /* Gives back memory the bytes held do not need (after a large message).
  * Invalidates messages taken before it; feed and reserve do it too. */

@@ -25,8 +25,13 @@
 #include "stream.h"
 
 #define STREAM_MT "jsonrpc.stream"
-#define READ_CHUNK ((size_t)65536)
+/* Reads start small, so an idle connection costs little, and double while
+ * each read fills what was offered (a burst), back to the start after. */
+#define READ_START ((size_t)8192)
+#define READ_MAX ((size_t)65536)
+#define READ_MIN_ROOM ((size_t)1024)   /* less room than this: grow first */
 #define HAND_OVER ((size_t)65536)   /* pending bytes given to a write, not copied */
+#define PENDING_KEEP ((size_t)4096)
 
 typedef struct write_req {
     uv_write_t req;
@@ -142,7 +147,8 @@ static void deliver(jr_stream *s)
             return;
         }
     }
-    jr_framer_shrink(&s->framer);
+    if (!s->burst)
+        jr_framer_shrink(&s->framer);   /* the burst is over: give back its memory */
     s->delivering = 0;
     s->in_read--;
     if (s->in_read == 0)
@@ -194,14 +200,18 @@ static void throttle_if_full(jr_stream *s)
     }
 }
 
+/* Offers the framer's free room when there is enough (a partial header
+ * does not grow the buffer), else room for read_size more; a body whose
+ * length is known grows toward its end (framing.c). */
 static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     jr_stream *s = (jr_stream *)handle->data;
-    size_t avail = 0;
-    char *p = jr_framer_reserve(&s->framer, suggested > READ_CHUNK ? suggested : READ_CHUNK,
-                                &avail);
+    size_t avail = 0, room = jr_framer_room(&s->framer);
+    char *p = jr_framer_reserve(&s->framer, room >= READ_MIN_ROOM ? room : s->read_size, &avail);
+    (void)suggested;
     buf->base = p;
     buf->len = p == NULL ? 0 : (avail > (size_t)1 << 30 ? (size_t)1 << 30 : avail);
+    s->offered = buf->len;
 }
 
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -210,6 +220,9 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     (void)buf;
     if (n > 0) {
         unsigned long before = s->messages;
+        s->burst = (size_t)n == s->offered;   /* there may be more: read more at once */
+        s->read_size = !s->burst ? READ_START
+                       : s->read_size < READ_MAX ? s->read_size * 2 : READ_MAX;
         jr_framer_commit(&s->framer, (size_t)n);
         deliver(s);
         if (!uv_is_closing(&s->u.handle) && account(s) == 0)
@@ -331,6 +344,7 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     s->on_message = s->on_close = s->on_drain = s->on_idle = s->serve = LUA_NOREF;
     s->sink.put = sink_put;
     s->high_water = JR_DEFAULT_HIGH_WATER;
+    s->read_size = READ_START;
     s->h.uv = &s->u.handle;
     s->h.on_close = on_close;
     s->h.on_closed = on_closed;
@@ -444,7 +458,8 @@ static void flush_pending(jr_stream *s)
     if (s->pending.len == 0 || uv_is_closing(&s->u.handle))
         return;
     rc = write_pending(s);
-    jr_buf_trim(&s->pending, 1u << 20);
+    /* what is kept for the next texts: little once a burst is over */
+    jr_buf_trim(&s->pending, s->burst ? HAND_OVER : PENDING_KEEP);
     if (rc < 0) {
         write_failed(s, rc);
         return;

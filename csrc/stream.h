@@ -52,6 +52,9 @@ typedef struct jr_stream {
     int writes;               /* our writes in flight (not called back) */
     int want_drain;           /* call on_drain once all is written */
     unsigned long messages;   /* messages taken from the framer */
+    size_t read_size;         /* room offered to the next read when low */
+    size_t offered;           /* room offered to the last read */
+    int burst;                /* the last read filled it: more may wait */
     int write_failed;         /* a write failed: nothing more is written */
     jr_buf pending;           /* texts collected for the next write */
     jr_deadline deadline;     /* frame, idle and send timeouts */

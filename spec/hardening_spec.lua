@@ -31,10 +31,11 @@ local function pipelined(method, params, bytes)
 end
 
 --- Starts `jsonrpc serve spec/support/calc.lua` with the given listen URL
--- and flags; returns the background process and the URL it listens on.
-local function serve(listen, flags)
-  local bg = util.background(("%s serve spec/support/calc.lua --listen %s %s")
-    :format(CMD, listen, flags or ""))
+-- and flags (after a shell prefix such as a ulimit); returns the background
+-- process and the URL it listens on.
+local function serve(listen, flags, prefix)
+  local bg = util.background(("%sexec %s serve spec/support/calc.lua --listen %s %s")
+    :format(prefix or "", CMD, listen, flags or ""))
   local url = bg.wait_for("listening on (%S+)")
   assert(url, "the server did not start: " .. bg.stderr())
   return bg, url
@@ -418,5 +419,35 @@ describe("connection limits", function()
     assert.equal(0, bg.wait())
     bg.cleanup()
     os.remove(script)
+  end)
+end)
+
+--- A process's resident memory in KiB (VmRSS, or VmHWM for the peak).
+local function rss_kib(pid, field)
+  local f = io.open("/proc/" .. pid .. "/status")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return tonumber(text:match((field or "VmRSS") .. ":%s*(%d+)"))
+end
+
+describe("memory bounds", function()
+  it("costs at most 16 KiB per idle connection holding a partial header (2,000 of them)", function()
+    local bg, url = serve("tcp://127.0.0.1:0", "--max-connections 3000", "ulimit -n 4096; ")
+    local pid = tonumber((sh("cat " .. bg.dir .. "/pid")))
+    assert.is_true(answers(url))
+    local before = rss_kib(pid)
+    local clients = util.background(("ulimit -n 4096; exec %s spec/support/idle_clients.lua %s 2000 4")
+      :format(lua, url))
+    assert.is_truthy(clients.wait_for("ready 2000"), clients.stderr())
+    wait(300)
+    local after = rss_kib(pid)
+    local per = (after - before) / 2000
+    print(("-- 2,000 idle connections: RSS %d -> %d KiB, %.1f KiB each"):format(before, after, per))
+    assert.is_true(per <= 16, ("%.1f KiB per connection"):format(per))
+    clients.wait()
+    clients.cleanup()
+    assert.is_true(answers(url))
+    assert.equal(0, stop(bg))
   end)
 end)
