@@ -9,13 +9,17 @@
 #define UV_OBJECT_MT lua_upvalueindex(3)
 #define SCRATCH_KEEP (64u << 10)   /* capacity kept between calls */
 
-static void read_limits(lua_State *L, int opts, jr_codec_limits *lim)
+/* The options of encode, or of decode (which also takes max_values). */
+static void read_limits(lua_State *L, int opts, jr_codec_limits *lim, int decoding)
 {
-    static const char *const names[] = {"max_depth", "max_size", NULL};
-    jr_check_options(L, opts, names);
+    static const char *const encoding_names[] = {"max_depth", "max_size", NULL};
+    static const char *const decoding_names[] = {"max_depth", "max_size", "max_values", NULL};
+    jr_check_options(L, opts, decoding ? decoding_names : encoding_names);
     lim->max_depth = (int)jr_opt_size(L, opts, "max_depth", JR_DEFAULT_MAX_DEPTH, 1,
                                       JR_LIMIT_MAX_DEPTH);
     lim->max_size = jr_opt_size(L, opts, "max_size", JR_DEFAULT_MAX_SIZE, 0, JR_OPT_SIZE_MAX);
+    lim->max_values = decoding ? jr_opt_size(L, opts, "max_values", JR_NO_BUDGET, 1, JR_OPT_SIZE_MAX)
+                               : JR_NO_BUDGET;
 }
 
 /* The shared scratch buffer, or a fresh one if a re-entrant call (from a
@@ -58,7 +62,7 @@ static int l_decode(lua_State *L)
     int rc;
     luaL_checktype(L, 1, LUA_TSTRING);
     s = lua_tolstring(L, 1, &n);
-    read_limits(L, 2, &lim);
+    read_limits(L, 2, &lim, 1);
     lua_settop(L, 2);
     scratch = borrow_scratch(L);
     rc = jr_decode(L, s, n, &lim, UV_ARRAY_MT, UV_OBJECT_MT, scratch, err);
@@ -73,7 +77,7 @@ static int l_encode(lua_State *L)
     jr_buf *out;
     int rc;
     luaL_checkany(L, 1);
-    read_limits(L, 2, &lim);
+    read_limits(L, 2, &lim, 0);
     lua_settop(L, 2);
     out = borrow_scratch(L);
     rc = jr_encode(L, 1, out, &lim, UV_ARRAY_MT, UV_OBJECT_MT, err);

@@ -15,10 +15,16 @@
 #define JR_LIMIT_MAX_DEPTH 10000            /* C recursion bound */
 #define JR_DEFAULT_MAX_SIZE (128u << 20)    /* bytes a document may have */
 #define JR_ERRLEN 200
+/* Values a server decodes from one message: 30 MB of [[],[],...] would
+ * otherwise become ten million tables. jsonrpc.decode has no budget
+ * unless asked. */
+#define JR_DEFAULT_MAX_VALUES ((size_t)1000000)
+#define JR_NO_BUDGET ((size_t)-1)
 
 typedef struct jr_codec_limits {
     int max_depth;
     size_t max_size;
+    size_t max_values;   /* decoding: values built at most (JR_NO_BUDGET) */
 } jr_codec_limits;
 
 /* Decodes the JSON text s[0..n) and pushes its value. On failure pushes

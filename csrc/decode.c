@@ -364,10 +364,30 @@ int jr_decoder_expect(decoder *d, char c, const char *what)
     return 0;
 }
 
+/* Past the budget: refused before another table is built. */
+static int over_budget(decoder *d)
+{
+    char msg[80];
+    snprintf(msg, sizeof msg, "more than %lu values (max_values)", (unsigned long)d->max_values);
+    d->over_budget = 1;
+    return jr_decoder_fail(d, d->p, msg);
+}
+
+void jr_decoder_budget(decoder *d, size_t max_values)
+{
+    d->budget = d->max_values = max_values;
+}
+
 int jr_decoder_value(decoder *d)
 {
     if (d->p >= d->end)
         return jr_decoder_fail(d, d->p, "unexpected end of input");
+    d->values++;
+    if (d->build) {
+        if (d->budget == 0)
+            return over_budget(d);
+        d->budget--;
+    }
     switch (*d->p) {
     case '"': return decode_string(d);
     case '{': return decode_object(d);
@@ -394,6 +414,9 @@ void jr_decoder_init(decoder *d, lua_State *L, const char *s, size_t n, int max_
     d->mt_array = jr_absindex(L, mt_array);
     d->mt_object = jr_absindex(L, mt_object);
     d->build = 1;
+    d->budget = d->max_values = JR_NO_BUDGET;
+    d->values = 0;
+    d->over_budget = 0;
     d->scratch = scratch;
     d->err = err;
 }
@@ -409,6 +432,7 @@ int jr_decode(lua_State *L, const char *s, size_t n, const jr_codec_limits *lim,
         return -1;
     }
     jr_decoder_init(&d, L, s, n, lim->max_depth, mt_array, mt_object, scratch, err);
+    jr_decoder_budget(&d, lim->max_values);
     jr_decoder_space(&d);
     if (jr_decoder_value(&d) == 0) {
         jr_decoder_space(&d);

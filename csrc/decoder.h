@@ -12,6 +12,10 @@ typedef struct jr_decoder {
     int depth, max_depth;
     int mt_array, mt_object;  /* absolute stack indices of the kind metatables */
     int build;                /* 1: push decoded values; 0: only validate */
+    size_t budget;            /* values that may still be built */
+    size_t max_values;        /* the budget of the whole text (JR_NO_BUDGET) */
+    size_t values;            /* values read, built or not */
+    int over_budget;          /* the error is the budget's */
     jr_buf *scratch;          /* unescaped strings, long numbers */
     char *err;                /* JR_ERRLEN bytes */
 } jr_decoder;
@@ -19,6 +23,9 @@ typedef struct jr_decoder {
 void jr_decoder_init(jr_decoder *d, lua_State *L, const char *s, size_t n,
                      int max_depth, int mt_array, int mt_object, jr_buf *scratch,
                      char err[JR_ERRLEN]);
+
+/* Sets the budget of values the text may build (JR_NO_BUDGET: none). */
+void jr_decoder_budget(jr_decoder *d, size_t max_values);
 
 /* The value at d->p: pushed when d->build, else only checked; 0 or -1. */
 int jr_decoder_value(jr_decoder *d);

@@ -206,7 +206,7 @@ static int is_failure(lua_State *L, int idx)
 
 static void push_id_value(exchange *x, const jr_envelope *e)
 {
-    jr_codec_limits lim = { 1, (size_t)-1 };
+    jr_codec_limits lim = { 1, (size_t)-1, JR_NO_BUDGET };
     if (!(e->seen & JR_M_ID) || !e->id_ok
         || jr_decode(x->L, e->id, e->id_len, &lim, x->kinds.mt_array, x->kinds.mt_object,
                      x->d.scratch, x->err) != 0)
@@ -222,7 +222,9 @@ static void build_req(exchange *x, const jr_envelope *e)
     lua_createtable(L, 0, 5);
     lua_pushvalue(L, e->base + JR_S_METHOD);
     lua_setfield(L, -2, "method");
-    if (e->params == JR_P_ARRAY) {
+    if (e->params_at != NULL) {   /* not decoded: the method does not exist */
+        lua_pushnil(L);
+    } else if (e->params == JR_P_ARRAY) {
         lua_createtable(L, e->nargs, 0);
         for (i = 0; i < e->nargs && i < JR_MAX_ARGS; i++) {
             lua_pushvalue(L, e->base + JR_S_ARGS + i);
@@ -531,8 +533,21 @@ static int prepare_args(exchange *x, const jr_envelope *e, int entry)
 
 /* ---- dispatching one message ---- */
 
-static const char *request_problem(const jr_envelope *e)
+/* "duplicate member \"NAME\"" for a message with a member given twice (a
+ * proxy reading the first and a server running the last would disagree),
+ * in buf; else NULL. */
+static const char *duplicate_problem(const jr_envelope *e, char buf[48])
 {
+    if (!e->duplicate)
+        return NULL;
+    snprintf(buf, 48, "duplicate member \"%s\"", jr_member_name(e->duplicate));
+    return buf;
+}
+
+static const char *request_problem(const jr_envelope *e, char buf[48])
+{
+    if (e->duplicate)
+        return duplicate_problem(e, buf);
     if (!e->version_ok)
         return (e->seen & JR_M_JSONRPC) ? "\"jsonrpc\" must be \"2.0\""
                                         : "missing \"jsonrpc\": \"2.0\"";
@@ -760,7 +775,10 @@ static void deliver_response(exchange *x, const jr_envelope *e)
     lua_State *L = x->L;
     const char *problem = NULL;
     int has_result = e->seen & JR_M_RESULT, has_error = e->seen & JR_M_ERROR;
-    if (!e->version_ok)
+    char dup[48];
+    if (e->duplicate)
+        problem = duplicate_problem(e, dup);
+    else if (!e->version_ok)
         problem = "response without \"jsonrpc\": \"2.0\"";
     else if (!has_result && !has_error)
         problem = "response has neither result nor error";
@@ -786,15 +804,29 @@ static void process_message(exchange *x, jr_envelope *e)
 {
     lua_State *L = x->L;
     const char *problem;
+    char dup[48];
     int entry, nargs, is_notification = !(e->seen & JR_M_ID), failed;
     /* on a two-way connection a message without a method is a response */
     if (!(e->seen & JR_M_METHOD) && x->cb) {
         deliver_response(x, e);
         return;
     }
-    problem = request_problem(e);
+    problem = request_problem(e, dup);
     if (problem != NULL) {
         write_protocol_error(x, e, JR_INVALID_REQUEST, "Invalid Request", problem);
+        return;
+    }
+    entry = e->base + JR_S_ENTRY;
+    if (!e->methods) {
+        lua_pushvalue(L, e->base + JR_S_METHOD);
+        lua_rawget(L, x->methods);
+        lua_replace(L, entry);
+    }
+    /* params that came before the method are decoded only now that it is
+     * known to exist */
+    if (e->params_at != NULL && !lua_isnil(L, entry) && jr_envelope_params(&x->d, e) != 0) {
+        if (!is_notification)
+            write_protocol_error(x, e, JR_INVALID_REQUEST, "Invalid Request", x->d.err);
         return;
     }
     if (x->hooks)
@@ -803,12 +835,6 @@ static void process_message(exchange *x, jr_envelope *e)
         if (!is_notification)
             write_error_value(x, e, -1);
         return;
-    }
-    entry = e->base + JR_S_ENTRY;
-    if (!e->methods) {
-        lua_pushvalue(L, e->base + JR_S_METHOD);
-        lua_rawget(L, x->methods);
-        lua_replace(L, entry);
     }
     if (lua_isnil(L, entry)) {
         if (!is_notification)
@@ -832,9 +858,14 @@ static void process_message(exchange *x, jr_envelope *e)
 
 /* ---- whole texts and batches ---- */
 
+/* A text that cannot be read: not JSON (-32700), or more values than the
+ * budget allows (-32600). */
 static void write_parse_error(exchange *x)
 {
-    write_protocol_error(x, NULL, JR_PARSE_ERROR, "Parse error", x->d.err);
+    if (x->d.over_budget)
+        write_protocol_error(x, NULL, JR_INVALID_REQUEST, "Invalid Request", x->d.err);
+    else
+        write_protocol_error(x, NULL, JR_PARSE_ERROR, "Parse error", x->d.err);
 }
 
 /* Reads and processes the message object at d->p; the stack returns to
@@ -859,8 +890,17 @@ static int count_member(jr_decoder *d, void *ud)
     return jr_decoder_value(d);   /* building nothing: only checked */
 }
 
+static long over_budget_batch(jr_decoder *d)
+{
+    snprintf(d->err, JR_ERRLEN, "batch of more than %lu values (max_values)",
+             (unsigned long)d->max_values);
+    d->over_budget = 1;
+    return -1;
+}
+
 /* Checks the whole batch (valid JSON) and counts its members in one pass
- * that builds nothing; -1 on a parse error. */
+ * that builds nothing; -1 on a parse error, or when it holds more values
+ * than the budget (checked whole: no member runs then). */
 static long count_batch(jr_decoder *d)
 {
     const char *start = d->p;
@@ -873,6 +913,11 @@ static long count_batch(jr_decoder *d)
         return jr_decoder_fail(d, d->p, "unexpected data after the JSON value");
     d->p = start;
     d->build = 1;
+    if (d->values > d->max_values) {   /* its members might build them all */
+        d->values = 0;
+        return over_budget_batch(d);
+    }
+    d->values = 0;
     return n;
 }
 
@@ -1129,6 +1174,7 @@ static int run(lua_State *L, int endpoint)
     x.defer = endpoint ? 5 : 0;
     x.runner = endpoint ? 6 : 0;
     jr_decoder_init(&x.d, L, s, n, srv->max_depth, UV_ARRAY_MT, UV_OBJECT_MT, scratch, x.err);
+    jr_decoder_budget(&x.d, srv->max_values);
     process_text(&x, n);
     return close_exchange(&x, scratch, sink);
 }
@@ -1333,9 +1379,10 @@ static int l_on_error(lua_State *L) { return set_hook(L, D_ON_ERROR); }
 static void read_options(lua_State *L, jr_server *srv)
 {
     static const char *const names[] = {"expose_errors", "max_batch", "max_depth",
-        "max_message_size", "on_request", "on_response", "on_error", NULL};
+        "max_message_size", "max_values", "on_request", "on_response", "on_error", NULL};
     jr_check_options(L, 1, names);
     srv->max_batch = jr_opt_size(L, 1, "max_batch", JR_DEFAULT_MAX_BATCH, 1, 100000000);
+    srv->max_values = jr_opt_size(L, 1, "max_values", JR_DEFAULT_MAX_VALUES, 1, JR_OPT_SIZE_MAX);
     srv->max_depth = (int)jr_opt_size(L, 1, "max_depth", JR_DEFAULT_MAX_DEPTH, 2,
                                       JR_LIMIT_MAX_DEPTH);
     srv->max_message = jr_opt_size(L, 1, "max_message_size", JR_DEFAULT_MAX_SIZE, 1,

@@ -14,6 +14,7 @@ typedef struct jr_server {
     int max_depth;
     size_t max_batch;
     size_t max_message;
+    size_t max_values;   /* values decoded from one message */
     jr_buf *out, *scratch;  /* reused buffers (their boxes are in the data
                                table, which keeps them alive) */
 } jr_server;

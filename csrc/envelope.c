@@ -153,7 +153,7 @@ static int mapping_for(lua_State *L, jr_envelope *e)
     return lua_gettop(L);
 }
 
-/* The params slot back to nil (a repeated "params" replaces the first). */
+/* The params slot back to nil. */
 static void clear_params(lua_State *L, const jr_envelope *e)
 {
     if (!lua_isnil(L, e->base + JR_S_PARAMS)) {
@@ -162,10 +162,10 @@ static void clear_params(lua_State *L, const jr_envelope *e)
     }
 }
 
-static int read_params(jr_decoder *d, jr_envelope *e)
+static int decode_params(jr_decoder *d, jr_envelope *e)
 {
-    /* a repeated "params" replaces (lua_settop costs even when it changes
-     * nothing, and this is every request's path) */
+    /* only the slots below the arguments (lua_settop costs even when it
+     * changes nothing, and this is every request's path) */
     if (lua_gettop(d->L) != e->base + JR_S_ARGS - 1)
         lua_settop(d->L, e->base + JR_S_ARGS - 1);
     e->nargs = 0;
@@ -198,10 +198,59 @@ static int read_params(jr_decoder *d, jr_envelope *e)
     }
 }
 
+/* Params now when their method is known and exists; skipped when it is
+ * known not to (nothing built: a flood of tiny arrays to an unknown
+ * method costs nothing); else left for jr_envelope_params. */
+static int read_params(jr_decoder *d, jr_envelope *e)
+{
+    char c = *d->p;
+    if (c != '[' && c != '{')
+        return decode_params(d, e);   /* null or a scalar: nothing to build */
+    if (e->methods && (e->seen & JR_M_METHOD)) {
+        if (e->method_ok && !lua_isnil(d->L, e->base + JR_S_ENTRY))
+            return decode_params(d, e);
+        e->params = c == '[' ? JR_P_ARRAY : JR_P_OBJECT;
+        return skip_value(d);
+    }
+    e->params = c == '[' ? JR_P_ARRAY : JR_P_OBJECT;
+    e->params_at = d->p;
+    return skip_value(d);
+}
+
+int jr_envelope_params(jr_decoder *d, jr_envelope *e)
+{
+    const char *resume = d->p;
+    int rc;
+    d->p = e->params_at;
+    d->depth++;   /* inside the message object, as when first read */
+    e->params_at = NULL;
+    rc = decode_params(d, e);
+    d->depth--;
+    d->p = resume;
+    return rc;
+}
+
+const char *jr_member_name(int m)
+{
+    switch (m) {
+    case JR_M_JSONRPC: return "jsonrpc";
+    case JR_M_METHOD: return "method";
+    case JR_M_PARAMS: return "params";
+    case JR_M_ID: return "id";
+    case JR_M_RESULT: return "result";
+    default: return "error";
+    }
+}
+
 static int read_member(jr_decoder *d, jr_envelope *e, int member)
 {
     if (d->p >= d->end)
         return jr_decoder_fail(d, d->p, "unexpected end of input");
+    if (e->seen & member) {   /* given twice: which one counts is ambiguous */
+        if (!e->duplicate)
+            e->duplicate = member;
+        return skip_value(d);
+    }
     e->seen |= member;
     switch (member) {
     case JR_M_JSONRPC: return read_version(d, e);
@@ -221,7 +270,8 @@ static int on_member(jr_decoder *d, void *ud, const char *k, size_t n)
 
 int jr_envelope_read(jr_decoder *d, jr_envelope *e)
 {
-    e->seen = e->version_ok = e->method_ok = e->id_ok = 0;
+    e->seen = e->version_ok = e->method_ok = e->id_ok = e->duplicate = 0;
+    e->params_at = NULL;
     e->params = JR_P_NONE;
     e->nargs = 0;
     e->id = NULL;

@@ -45,6 +45,10 @@ enum {
 
 typedef struct jr_envelope {
     int seen;               /* JR_M_* */
+    int duplicate;          /* the first member given twice (JR_M_*), or 0 */
+    const char *params_at;  /* params not read yet (their method was not
+                               known when they came): where they are, to be
+                               read by jr_envelope_params if it may run */
     int version_ok;         /* "jsonrpc": "2.0" */
     int method_ok;          /* method is a string */
     int params;             /* JR_P_* */
@@ -62,7 +66,22 @@ typedef struct jr_envelope {
 /* Reads the object at d->p (which must be '{'), leaving the slots above on
  * the stack from e->base (which must be gettop + 1). d->depth must count the
  * containers around it. Returns 0, or -1 with the decoder's error (the text
- * is not valid JSON; the stack is then left at e->base - 1). */
+ * is not valid JSON, or d's value budget ran out; the stack is then left at
+ * e->base - 1).
+ *
+ * Params are decoded only for a method that exists: read after the method
+ * (with e->methods), they are decoded at once, or skipped without building
+ * anything when the method is unknown; read before it, they are only
+ * checked, and e->params_at says where they are. A member given twice is
+ * skipped and named in e->duplicate. */
 int jr_envelope_read(jr_decoder *d, jr_envelope *e);
+
+/* Reads the params left at e->params_at, now that the method is known to
+ * exist (its entry in slot JR_S_ENTRY); the stack top must be the last
+ * slot. 0, or -1 with the decoder's error (its value budget). */
+int jr_envelope_params(jr_decoder *d, jr_envelope *e);
+
+/* The name of member m (JR_M_*). */
+const char *jr_member_name(int m);
 
 #endif

@@ -16,7 +16,7 @@
 static const char *add_value(lua_State *L, jr_buf *b, const char *member, size_t mlen, int idx,
                              char err[JR_ERRLEN])
 {
-    jr_codec_limits lim = { JR_DEFAULT_MAX_DEPTH, (size_t)-1 };
+    jr_codec_limits lim = { JR_DEFAULT_MAX_DEPTH, (size_t)-1, JR_NO_BUDGET };
     if (jr_buf_add(b, member, mlen) != 0)
         return "not enough memory";
     if (jr_encode(L, idx, b, &lim, UV_ARRAY_MT, UV_OBJECT_MT, err) != 0)

@@ -480,12 +480,19 @@ describe("conformance: params mapping", function()
     end
   end)
 
-  it("takes the last of repeated params members", function()
-    expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":{"a":1},"params":[5,6],"id":1}', ok("ok", 1))
-    assert_match({n = 2, 5, 6}, got)
-    expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":[5,6],"params":{"b":7},"id":2}', ok("ok", 2))
-    assert.is_nil(got[1])
-    assert.equal(7, got[2])
+  it("refuses repeated params members (-32600 naming it) and runs nothing", function()
+    got = nil
+    expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":{"a":1},"params":[5,6],"id":1}',
+      fail(-32600, 1, "Invalid Request", 'duplicate member "params"'))
+    expect_single(s, '{"jsonrpc":"2.0","params":[5,6],"method":"declared","params":{"b":7},"id":2}',
+      fail(-32600, 2, "Invalid Request", 'duplicate member "params"'))
+    assert.is_nil(got)
+  end)
+
+  it("keeps the last of repeated names inside params, as decode does", function()
+    expect_single(s, '{"jsonrpc":"2.0","method":"declared","params":{"a":1,"a":2,"b":3},"id":1}', ok("ok", 1))
+    assert.equal(2, got[1])
+    assert.equal(3, got[2])
   end)
 
   it("passes JSON null in declared params as jsonrpc.null", function()

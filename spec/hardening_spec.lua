@@ -451,3 +451,120 @@ describe("memory bounds", function()
     assert.equal(0, stop(bg))
   end)
 end)
+
+describe("decode amplification", function()
+  -- 30 MB of [[],[],...] (3 MB when the suite runs under valgrind)
+  local n = util.quick and 1000 * 1000 or 10 * 1000 * 1000
+  local tiny_arrays = "[" .. ("[],"):rep(n - 1) .. "[]]"
+
+  it("answers -32601 to a flood of tiny arrays for an unknown method, building nothing", function()
+    local bg, url = serve("tcp://127.0.0.1:0", "--max-message-size 67108864")
+    local pid = tonumber((sh("cat " .. bg.dir .. "/pid")))
+    assert.is_true(answers(url))
+    local before = rss_kib(pid, "VmHWM")
+    for _, text in ipairs{
+      ('{"jsonrpc":"2.0","method":"nope","params":%s,"id":1}'):format(tiny_arrays),
+      ('{"jsonrpc":"2.0","params":%s,"method":"nope","id":2}'):format(tiny_arrays),   -- params first
+    } do
+      local c = assert(raw.connect(url, run_until))
+      local t0 = os.time()
+      c:write(frame(text))
+      assert.is_true(run_until(function() return c.received:find("-32601", 1, true) ~= nil end, 10000),
+        c.received)
+      assert.is_true(os.time() - t0 <= 2)
+      c:close()
+    end
+    local extra = rss_kib(pid, "VmHWM") - before
+    print(("-- %d MB of [[],...] to an unknown method: peak RSS grew %d KiB"):format(math.floor(#tiny_arrays / 1000000), extra))
+    assert.is_true(extra < 2 * #tiny_arrays / 1024, extra .. " KiB extra")
+    assert.equal(0, stop(bg))
+  end)
+
+  it("refuses the same flood to a known method by the value budget (-32600), and honours max_values", function()
+    local server = jsonrpc.server()
+    local called = false
+    server:method("known", function() called = true end)
+    server:method("named", function() called = true end, {params = {"a"}})
+    for _, text in ipairs{
+      ('{"jsonrpc":"2.0","method":"known","params":[%s],"id":1}'):format(tiny_arrays),
+      ('{"jsonrpc":"2.0","params":{"a":%s},"method":"named","id":1}'):format(tiny_arrays),
+    } do
+      local t0 = os.clock()
+      local out = jsonrpc.decode(server:handle(text))
+      local ms = (os.clock() - t0) * 1000
+      assert.equal(-32600, out.error.code)
+      assert.matches("more than 1000000 values (max_values)", out.error.data, 1, true)
+      print(("-- refused by the budget in %.0f ms"):format(ms))
+    end
+    assert.is_false(called)
+    local small = jsonrpc.server{ max_values = 10 }
+    small:method("f", function(t) return #t end)
+    assert.equal(5, jsonrpc.decode(small:handle('{"jsonrpc":"2.0","method":"f","params":[[1,2,3,4,5]],"id":1}')).result)
+    local out = jsonrpc.decode(small:handle('{"jsonrpc":"2.0","method":"f","params":[[1,2,3,4,5,6,7,8,9,10]],"id":1}'))
+    assert.equal(-32600, out.error.code)
+    -- a batch is counted whole, before any member runs
+    out = jsonrpc.decode(small:handle('[{"jsonrpc":"2.0","method":"f","params":[[1,2,3]],"id":1},'
+      .. '{"jsonrpc":"2.0","method":"f","params":[[1,2,3]],"id":2}]'))
+    assert.equal(-32600, out.error.code)
+    assert.matches("batch of more than 10 values", out.error.data, 1, true)
+  end)
+
+  it("gives decode a value budget when asked", function()
+    -- six values: the outer array, 1, [2,3], 2, 3 and 4
+    local v, err = jsonrpc.decode("[1,[2,3],4]", { max_values = 5 })
+    assert.is_nil(v)
+    assert.matches("more than 5 values (max_values) at byte", err, 1, true)
+    assert.same({1, {2, 3}, 4}, jsonrpc.decode("[1,[2,3],4]", { max_values = 6 }))
+    assert.has_error(function() jsonrpc.encode({}, { max_values = 5 }) end)
+  end)
+end)
+
+describe("duplicate members", function()
+  local server = jsonrpc.server()
+  local ran = {}
+  server:method("add", function(a, b) ran[#ran + 1] = "add"; return a + b end)
+  server:method("boom", function() ran[#ran + 1] = "boom" end)
+
+  it("refuses a request that names its method twice, over a socket too", function()
+    local bg, url = serve("tcp://127.0.0.1:0")
+    local c = assert(raw.connect(url, run_until))
+    c:write(frame('{"jsonrpc":"2.0","method":"add","method":"boom","params":[1,2],"id":1}'))
+    assert.is_true(run_until(function() return c.received:find("}$") ~= nil end, 2000))
+    local answer = jsonrpc.decode(c.received:match("\r\n\r\n(.*)$"))
+    assert.equal(-32600, answer.error.code)
+    assert.equal('duplicate member "method"', answer.error.data)
+    assert.equal(1, answer.id)
+    c:close()
+    assert.equal(0, stop(bg))
+  end)
+
+  it("refuses every envelope member given twice, and runs nothing", function()
+    for _, text in ipairs{
+      '{"jsonrpc":"2.0","jsonrpc":"2.0","method":"add","params":[1,2],"id":1}',
+      '{"jsonrpc":"2.0","method":"add","params":[1,2],"params":[3,4],"id":1}',
+      '{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1,"id":2}',
+      '{"jsonrpc":"2.0","method":"add","params":[1,2],"result":1,"result":2,"id":1}',
+      '{"jsonrpc":"2.0","method":"add","params":[1,2],"error":1,"error":2,"id":1}',
+    } do
+      local out = jsonrpc.decode(server:handle(text))
+      assert.equal(-32600, out.error.code)
+      assert.matches('^duplicate member "%a+"$', out.error.data)
+    end
+    assert.same({}, ran)
+  end)
+
+  it("treats a response with a member given twice as invalid: its call fails with -32004", function()
+    local a, strays = nil, {}
+    a = jsonrpc.endpoint{
+      send = function(text)
+        local id = jsonrpc.decode(text).id
+        a:receive(('{"jsonrpc":"2.0","result":1,"result":2,"id":%d}'):format(id))
+      end,
+      on_stray = function(reason) strays[#strays + 1] = reason end,
+    }
+    local r, err = a:try_call("x")
+    assert.is_nil(r)
+    assert.equal(codes.INVALID_RESPONSE, err.code)
+    assert.matches('duplicate member "result"', strays[1], 1, true)
+  end)
+end)
