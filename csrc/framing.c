@@ -83,6 +83,7 @@ void jr_framer_init(jr_framer *f, jr_frame_kind kind, size_t max_message,
     f->buf.alloc = alloc;
     f->buf.alloc_ud = alloc_ud;
     f->start = f->line = f->scan = f->body_len = 0;
+    f->too_big = 0;
     f->err[0] = '\0';
 }
 
@@ -97,12 +98,18 @@ void jr_framer_reset(jr_framer *f)
     jr_framer_free(f);
     f->state = initial_state(f->kind);
     f->body_len = 0;
+    f->too_big = 0;
     f->err[0] = '\0';
 }
 
 const char *jr_framer_error(const jr_framer *f)
 {
     return f->err;
+}
+
+int jr_framer_too_big(const jr_framer *f)
+{
+    return f->too_big;
 }
 
 int jr_framer_broken(const jr_framer *f)
@@ -133,6 +140,7 @@ static int broken(jr_framer *f)
 
 static int oversized(jr_framer *f, unsigned long long len)
 {
+    f->too_big = 1;
     snprintf(f->err, JR_FRAMER_ERRLEN,
              "%s: message of %llu bytes exceeds max_message_size (%llu)",
              jr_frame_kind_name(f->kind), len, (unsigned long long)f->max_message);
@@ -330,8 +338,10 @@ static int head_content_length(jr_framer *f)
     }
     if (end - f->start > f->max_header)
         goto too_big;
-    if (jr_content_length_headers(d + f->start, f->line - f->start, &len, f->err) != 0)
+    if (jr_content_length_headers(d + f->start, f->line - f->start, &len, f->err) != 0) {
+        f->too_big = 0;
         return broken(f);
+    }
     if (len > f->max_message)
         return oversized(f, len);
     f->start = f->line = f->scan = end;
@@ -339,6 +349,7 @@ static int head_content_length(jr_framer *f)
     f->state = ST_BODY;
     return 1;
 too_big:
+    f->too_big = 0;   /* a header, not a message, too large: a broken frame */
     snprintf(f->err, JR_FRAMER_ERRLEN,
              "content-length: header block exceeds max_header_size (%llu)",
              (unsigned long long)f->max_header);
@@ -385,6 +396,7 @@ static int blank(const char *s, size_t n)
 
 static int line_too_long(jr_framer *f)
 {
+    f->too_big = 1;
     snprintf(f->err, JR_FRAMER_ERRLEN, "ndjson: line exceeds max_message_size (%llu)",
              (unsigned long long)f->max_message);
     return -1;

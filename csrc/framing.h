@@ -47,6 +47,7 @@ typedef struct jr_framer {
     size_t line;         /* content-length: start of the header line in scan */
     size_t scan;         /* where the search for the current frame's end resumes */
     size_t body_len;     /* length of the body being awaited */
+    int too_big;         /* the last error: a message over max_message */
     char err[JR_FRAMER_ERRLEN];
 } jr_framer;
 
@@ -97,6 +98,8 @@ void jr_framer_shrink(jr_framer *f);
 
 /* The last framing error's message ("" when none). */
 const char *jr_framer_error(const jr_framer *f);
+/* 1 when the last framing error was a message over max_message_size. */
+int jr_framer_too_big(const jr_framer *f);
 /* 1 when a framing error has made the framer unusable until reset. */
 int jr_framer_broken(const jr_framer *f);
 /* Bytes held and not yet returned as messages. */

@@ -5,6 +5,7 @@
  * stream:flush() -> queued bytes    stream:on_drain(fn())
  * stream:high_water([bytes]) -> bytes
  * stream:timeouts(frame, idle, send)   stream:on_idle(fn() -> busy)
+ * stream:on_eof(fn())
  * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
  *
  * Reading goes straight into the framer's buffer (reserve/commit). A
@@ -42,6 +43,7 @@ typedef struct write_req {
 
 static void flush_pending(jr_stream *s);
 static void stop_reading(jr_stream *s);
+static int queue_text(jr_stream *s, const char *text, size_t n);
 static void sink_put(jr_sink *sink, const char *text, size_t n);
 
 static jr_stream **check_box(lua_State *L)
@@ -111,6 +113,29 @@ static void serve_message(jr_stream *s, const char *msg, size_t len)
     lua_settop(L, top);
 }
 
+/* A framing error, answered once with id null while our side of the
+ * framing can still be written (it always can: only the peer's broke):
+ * -32600 for a message over the size limit, -32700 for a broken frame,
+ * with the reason in the message. */
+static void tell_peer(jr_stream *s)
+{
+    const char *why = jr_framer_error(&s->framer);
+    int too_big = jr_framer_too_big(&s->framer);
+    char text[JR_FRAMER_ERRLEN * 2 + 128];
+    size_t n = (size_t)snprintf(text, sizeof text,
+                                "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":%d,\"message\":\"%s: ",
+                                too_big ? -32600 : -32700,
+                                too_big ? "Invalid Request" : "Parse error");
+    for (; *why != '\0' && n < sizeof text - 40; why++) {
+        if (*why == '"' || *why == '\\')
+            text[n++] = '\\';
+        text[n++] = (unsigned char)*why < 0x20 ? '?' : *why;
+    }
+    n += (size_t)snprintf(text + n, sizeof text - n, "\"},\"id\":null}");
+    if (queue_text(s, text, n) != 0)
+        jr_stream_close(s, "not enough memory for a reply");
+}
+
 static void deliver(jr_stream *s)
 {
     lua_State *L = s->h.loop->cbL;
@@ -140,6 +165,7 @@ static void deliver(jr_stream *s)
         lua_pushfstring(L, "framing error: %s", jr_framer_error(&s->framer));
         report(s, lua_tostring(L, -1));
         lua_pop(L, 1);
+        tell_peer(s);
         if (jr_framer_broken(&s->framer)) {
             s->in_read--;
             s->delivering = 0;
@@ -228,7 +254,14 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         if (!uv_is_closing(&s->u.handle) && account(s) == 0)
             jr_deadline_read(s, s->messages != before);
     } else if (n == UV_EOF) {
-        jr_stream_close(s, "closed by the peer");
+        /* the peer shut down its side; with on_eof, Lua lets the requests
+         * it sent be answered first (a half-close), else it is the end */
+        s->eof = 1;
+        stop_reading(s);
+        if (s->on_eof != LUA_NOREF && !jr_framer_broken(&s->framer))
+            call_back(s, s->on_eof, 0);
+        else
+            jr_stream_close(s, "closed by the peer");
     } else if (n == UV_ENOBUFS) {
         jr_stream_close(s, jr_framer_broken(&s->framer) ? jr_framer_error(&s->framer)
                                                         : "not enough memory");
@@ -242,7 +275,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static int start_reading(jr_stream *s)
 {
     int rc = 0;
-    if (!s->reading && !s->paused && !s->throttled && !s->finishing
+    if (!s->reading && !s->paused && !s->throttled && !s->finishing && !s->eof
         && !uv_is_closing(&s->u.handle)) {
         rc = uv_read_start(&s->u.stream, alloc_cb, read_cb);
         s->reading = rc == 0;
@@ -304,6 +337,7 @@ static void on_closed(jr_handle *h)
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_drain);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_idle);
+        luaL_unref(L, LUA_REGISTRYINDEX, s->on_eof);
         luaL_unref(L, LUA_REGISTRYINDEX, s->serve);
     }
     release(s);
@@ -341,7 +375,7 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     lua_setmetatable(L, -2);
     jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
-    s->on_message = s->on_close = s->on_drain = s->on_idle = s->serve = LUA_NOREF;
+    s->on_message = s->on_close = s->on_drain = s->on_idle = s->on_eof = s->serve = LUA_NOREF;
     s->sink.put = sink_put;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->read_size = READ_START;
@@ -640,6 +674,13 @@ static int l_on_idle(lua_State *L)
     return set_ref(L, &check_open(L)->on_idle, LUA_TFUNCTION);
 }
 
+/* stream:on_eof(fn): the peer has shut down its side; fn() decides when
+ * to close (without it, the stream closes at once). */
+static int l_on_eof(lua_State *L)
+{
+    return set_ref(L, &check_open(L)->on_eof, LUA_TFUNCTION);
+}
+
 static double opt_seconds(lua_State *L, int idx)
 {
     lua_Number v = luaL_optnumber(L, idx, 0);
@@ -741,6 +782,7 @@ void jr_stream_open(lua_State *L)
         {"on_close", l_on_close},
         {"on_drain", l_on_drain},
         {"on_idle", l_on_idle},
+        {"on_eof", l_on_eof},
         {"timeouts", l_timeouts},
         {"flush", l_flush},
         {"serve", l_serve},

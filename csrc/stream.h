@@ -40,13 +40,14 @@ typedef struct jr_stream {
     uv_stream_t *writer;      /* &u.stream, or &w.stream when split */
     int handles;              /* libuv handles not closed yet */
     jr_framer framer;
-    int on_message, on_close, on_drain, on_idle;   /* registry refs of the Lua callbacks */
+    int on_message, on_close, on_drain, on_idle, on_eof;   /* registry refs of Lua callbacks */
     int serve;                /* registry ref of the serve table, or LUA_NOREF */
     jr_sink sink;             /* where the dispatcher puts replies */
     int reading;              /* uv_read_start is in effect */
     int throttled;            /* reading stopped while writes are queued */
     int paused;               /* reading stopped by Lua (pause/resume) */
     int finishing;            /* shutting down after the queued writes */
+    int eof;                  /* the peer shut down its side */
     int in_read;              /* delivering what one read brought */
     int delivering;           /* deliver() is running */
     int writes;               /* our writes in flight (not called back) */

@@ -185,6 +185,7 @@ local function wrap(stream, opts, transport)
   stream:serve(conn:_serve_table(function(message) report(conn, tostring(message)) end))
   stream:on_message(function(_, err) report(conn, tostring(err)) end)
   stream:on_close(function(reason) conn:_closed(reason) end)
+  stream:on_eof(function() conn:_peer_done() end)
   if opts.on_close then conn.on_close_hooks[1] = opts.on_close end
   if opts.frame_timeout or opts.idle_timeout or opts.send_timeout then
     stream:timeouts(opts.frame_timeout or 0, opts.idle_timeout or 0, opts.send_timeout or 0)
@@ -226,6 +227,16 @@ function Connection:shutdown(reason)
   if self.in_flight == 0 then self.stream:finish(self.draining) end
 end
 
+--- The peer shut down its side (a half-close, or stdin's end): it can
+-- answer nothing more, so the calls waiting on it fail; the requests it
+-- sent are still answered, then the connection closes.
+function Connection:_peer_done()
+  self:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: the peer shut down its side"))
+  self.draining = self.draining or "closed by the peer"
+  self.peer_done = true
+  if self.in_flight == 0 then self.stream:finish(self.draining) end
+end
+
 -- Too many handlers waiting: stop reading until one finishes.
 function Connection:_handler_started()
   if self.in_flight >= self.max_in_flight and not self.full then
@@ -235,6 +246,10 @@ function Connection:_handler_started()
 end
 
 function Connection:_handler_done()
+  if self.peer_done and self.full then
+    self.full = false
+    self.stream:resume()   -- the requests still buffered are answered too
+  end
   if self.draining then
     if self.in_flight == 0 then self.stream:finish(self.draining) end
   elseif self.full and self.in_flight < self.max_in_flight then
