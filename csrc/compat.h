@@ -58,6 +58,32 @@ static inline void jr_store2(lua_State *L, int a, int b)
 #endif
 }
 
+/* The table tied to a userdata (its uservalue; its environment on 5.1):
+ * reachable only through the userdata, so a cycle through it (a handler
+ * that captures its own server) can be collected, as a registry
+ * reference never could. set pops the table. */
+static inline void jr_set_uservalue(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 504
+    lua_setiuservalue(L, idx, 1);
+#elif LUA_VERSION_NUM >= 502
+    lua_setuservalue(L, idx);
+#else
+    lua_setfenv(L, idx);
+#endif
+}
+
+static inline void jr_get_uservalue(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 504
+    lua_getiuservalue(L, idx, 1);
+#elif LUA_VERSION_NUM >= 502
+    lua_getuservalue(L, idx);
+#else
+    lua_getfenv(L, idx);
+#endif
+}
+
 /* Absolute stack index, for indices that must survive pushes. */
 static inline int jr_absindex(lua_State *L, int idx)
 {

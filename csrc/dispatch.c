@@ -62,6 +62,7 @@ typedef struct exchange {
                                            nil until a member is deferred */
     int hooks;                          /* any hook set */
     int batch;                          /* writing an array of responses */
+    jr_buf *scratch;                    /* the decoder's buffer, lent */
     int count;                          /* responses written */
     char err[JR_ERRLEN];
 } exchange;
@@ -74,6 +75,33 @@ typedef struct exchange {
 #define BATCH_PENDING "pending"   /* deferred members not answered yet */
 #define BATCH_PARTS "parts"       /* response texts so far */
 #define BATCH_OPEN "open"         /* still being read: do not send yet */
+
+static void give_back(jr_buf *b);
+
+/* Raising out of a dispatch (a callback failed, memory ran out): the
+ * buffers it borrowed go back first, or every later dispatch would find
+ * them lent and allocate fresh ones. */
+static void release_exchange(exchange *x)
+{
+    give_back(x->out);
+    give_back(x->scratch);
+}
+
+static void exchange_error(exchange *x, const char *message)
+{
+    release_exchange(x);
+    luaL_error(x->L, "%s", message);
+}
+
+/* lua_call for the callbacks a dispatch makes (on_response, on_defer):
+ * an error they raise goes on up, after the buffers are back. */
+static void call_out(exchange *x, int nargs)
+{
+    if (lua_pcall(x->L, nargs, 0, 0) != 0) {
+        release_exchange(x);
+        lua_error(x->L);
+    }
+}
 
 /* The server at 1: its metatable is compared with an upvalue, which is
  * cheaper than luaL_checkudata's registry lookup on every call. */
@@ -392,7 +420,7 @@ static void write_error_value(exchange *x, const jr_envelope *e, int err_idx)
     char why[JR_ERRLEN + 40];
     err_idx = jr_absindex(L, err_idx);
     if (begin_response(x) != 0)
-        luaL_error(L, "not enough memory");
+        exchange_error(x, "not enough memory");
     if (jr_write_error(L, x->out, err_idx, id_of(e), &x->kinds, x->err) == 0) {
         notify_response(x, e, 0, err_idx);
         return;
@@ -404,7 +432,7 @@ static void write_error_value(exchange *x, const jr_envelope *e, int err_idx)
     jr_push_error(L, JR_INTERNAL_ERROR, "Internal error", 0);
     if (begin_response(x) != 0
         || jr_write_error(L, x->out, -1, id_of(e), &x->kinds, x->err) != 0)
-        luaL_error(L, "not enough memory");
+        exchange_error(x, "not enough memory");
     notify_response(x, e, 0, lua_gettop(L));
     lua_pop(L, 1);
 }
@@ -428,7 +456,7 @@ static void write_result(exchange *x, const jr_envelope *e, int idx)
     char why[JR_ERRLEN + 40];
     idx = jr_absindex(L, idx);
     if (begin_response(x) != 0)
-        luaL_error(L, "not enough memory");
+        exchange_error(x, "not enough memory");
     if (jr_write_result(L, x->out, idx, id_of(e), &x->kinds, x->err) == 0) {
         notify_response(x, e, idx, 0);
         return;
@@ -665,7 +693,7 @@ static void defer_job(exchange *x, const jr_envelope *e, int thread)
         lua_pushvalue(L, x->batch_state);
         lua_setfield(L, -2, JOB_BATCH);
     }
-    lua_call(L, 1, 0);
+    call_out(x, 1);
 }
 
 /* invoke() for endpoints: the handler runs in a coroutine of its own, so it
@@ -796,7 +824,7 @@ static void deliver_response(exchange *x, const jr_envelope *e)
     else lua_pushnil(L);
     if (problem) lua_pushstring(L, problem);
     else lua_pushnil(L);
-    lua_call(L, 4, 0);
+    call_out(x, 4);
 }
 
 /* Everything for one message object read into e. */
@@ -974,7 +1002,7 @@ static void finish_open_batch(exchange *x)
         const char *t = lua_tolstring(L, -1, &n);
         x->out->len = 0;
         if (jr_buf_add(x->out, t, n) != 0)
-            luaL_error(L, "not enough memory");
+            exchange_error(x, "not enough memory");
         lua_pop(L, 1);
     } else {
         x->out->len = 0;
@@ -1013,10 +1041,10 @@ static void process_batch(exchange *x)
         return;
     }
     if (jr_buf_addc(x->out, '[') != 0)
-        luaL_error(x->L, "not enough memory");
+        exchange_error(x, "not enough memory");
     x->batch = 1;
     if (jr_decoder_array(&x->d, batch_member, x) != 0)   /* checked: cannot fail */
-        luaL_error(x->L, "batch unreadable after its check: %s", x->d.err);
+        exchange_error(x, "batch unreadable after its check");
     if (!lua_isnil(x->L, x->batch_state)) {
         finish_open_batch(x);
         return;
@@ -1024,7 +1052,7 @@ static void process_batch(exchange *x)
     if (x->count == 0)
         x->out->len = 0;   /* only notifications: nothing at all */
     else if (jr_buf_addc(x->out, ']') != 0)
-        luaL_error(x->L, "not enough memory");
+        exchange_error(x, "not enough memory");
 }
 
 static void process_text(exchange *x, size_t n)
@@ -1103,7 +1131,7 @@ static void open_exchange(lua_State *L, exchange *x, jr_server *srv, int at, jr_
     lua_settop(L, at - 1);
     x->L = L;
     x->srv = srv;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    jr_get_uservalue(L, 1);
     x->data = at;
     lua_rawgeti(L, x->data, D_METHODS);
     x->methods = at + 1;
@@ -1111,6 +1139,7 @@ static void open_exchange(lua_State *L, exchange *x, jr_server *srv, int at, jr_
     x->msgh = at + 2;
     x->out = borrow(L, srv->out);                      /* at + 3 */
     *scratch = borrow(L, srv->scratch);                /* at + 4 */
+    x->scratch = *scratch;
     lua_pushnil(L);
     x->batch_state = at + 5;
     x->kinds.mt_array = UV_ARRAY_MT;
@@ -1247,7 +1276,7 @@ static int l_complete(lua_State *L)
         if (whole) {
             const char *t = lua_tolstring(L, -1, &len);
             if (jr_buf_add(x.out, t, len) != 0)
-                luaL_error(L, "not enough memory");
+                exchange_error(&x, "not enough memory");
         }
     }
     return close_exchange(&x, scratch, NULL);
@@ -1332,9 +1361,9 @@ static void push_entry(lua_State *L)
 /* server:method(name, fn [, opts]) -> server */
 static int l_method(lua_State *L)
 {
-    jr_server *srv = check_server(L);
     size_t n;
     const char *name;
+    (void)check_server(L);
     luaL_checktype(L, 2, LUA_TSTRING);
     name = lua_tolstring(L, 2, &n);
     if (!valid_utf8(name, n))
@@ -1344,7 +1373,7 @@ static int l_method(lua_State *L)
     if (!is_callable(L, 3))
         return luaL_argerror(L, 3, "handler must be a function");
     lua_settop(L, 4);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    jr_get_uservalue(L, 1);
     lua_rawgeti(L, -1, D_METHODS);
     lua_pushvalue(L, 2);
     if (lua_isnil(L, 4))
@@ -1362,7 +1391,7 @@ static int set_hook(lua_State *L, int field)
     if (!lua_isnoneornil(L, 2) && !is_callable(L, 2))
         return luaL_argerror(L, 2, "hook must be a function or nil");
     lua_settop(L, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->data_ref);
+    jr_get_uservalue(L, 1);
     lua_rawgeti(L, -1, field);
     srv->hooks += !lua_isnil(L, 2) - !lua_isnil(L, -1);
     lua_pop(L, 1);
@@ -1405,7 +1434,6 @@ static int l_server(lua_State *L)
     size_t i;
     lua_settop(L, 1);
     srv = (jr_server *)lua_newuserdata(L, sizeof *srv);   /* 2 */
-    srv->data_ref = LUA_NOREF;
     srv->expose_errors = 0;
     luaL_getmetatable(L, SERVER_MT);
     lua_setmetatable(L, 2);
@@ -1427,16 +1455,8 @@ static int l_server(lua_State *L)
         srv->hooks += !lua_isnil(L, -1);
         lua_rawseti(L, -2, hooks[i].field);
     }
-    srv->data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    jr_set_uservalue(L, 2);   /* the data table hangs off the server */
     return 1;
-}
-
-static int l_gc(lua_State *L)
-{
-    jr_server *srv = check_server(L);
-    luaL_unref(L, LUA_REGISTRYINDEX, srv->data_ref);
-    srv->data_ref = LUA_NOREF;
-    return 0;
 }
 
 /* fn as a closure over the upvalues UV_* (the server metatable at mt). */
@@ -1471,8 +1491,8 @@ void jr_dispatch_open(lua_State *L)
         lua_setfield(L, -2, methods[i].name);
     }
     lua_setfield(L, mt, "__index");
-    push_with_upvalues(L, l_gc, mt);
-    lua_setfield(L, mt, "__gc");
+    /* no __gc: everything a server owns hangs off its uservalue, in boxes
+     * that free themselves */
     push_with_upvalues(L, l_server, mt);
     lua_setfield(L, mt - 1, "server");
     lua_pushcfunction(L, capture_failure);   /* for the endpoints' xpcall */

@@ -8,7 +8,6 @@
 #define JR_DEFAULT_MAX_BATCH 1000
 
 typedef struct jr_server {
-    int data_ref;           /* registry ref of the Lua data table */
     int expose_errors;      /* plain Lua errors reach the peer */
     int hooks;              /* how many of the hooks are set */
     int max_depth;

@@ -654,3 +654,43 @@ describe("half-close", function()
     assert.matches("shut down its side", err.message, 1, true)
   end)
 end)
+
+describe("lifetimes", function()
+  it("collects endpoints and servers whose handlers capture them (100 of them)", function()
+    local weak = setmetatable({}, { __mode = "k" })
+    for _ = 1, 100 do
+      local ep
+      ep = jsonrpc.endpoint{ send = function() end }
+      ep:method("ping", function() return ep end)
+      weak[ep] = true
+      weak[ep.server] = true
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(next(weak))
+  end)
+
+  it("gives lent buffers back when a callback raises: bytes per dispatch unchanged after 100", function()
+    local a, b
+    a = jsonrpc.endpoint{ send = function(text) b:receive(text) end }
+    b = jsonrpc.endpoint{ send = function(text) a:receive(text) end }
+    b:method("add", function(x, y) return x + y end)
+    local function bytes_per_call()
+      for _ = 1, 50 do a:call("add", {1, 2}) end   -- warm
+      collectgarbage()
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      for _ = 1, 200 do a:call("add", {1, 2}) end
+      local per = (collectgarbage("count") - before) * 1024 / 200
+      collectgarbage("restart")
+      return per
+    end
+    local clean = bytes_per_call()
+    for _ = 1, 100 do
+      pcall(a.call, a, "add", {1, 2}, function() error("the callback failed") end)
+    end
+    local after = bytes_per_call()
+    print(("-- bytes per dispatch: %.0f, after 100 raising callbacks: %.0f"):format(clean, after))
+    assert.is_true(after <= clean * 1.05 + 8, ("%.0f -> %.0f"):format(clean, after))
+  end)
+end)
