@@ -17,6 +17,7 @@ local isyieldable = coroutine.isyieldable
 
 local defaults = core.defaults       -- the limits' defaults, from C
 local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
+local DEFAULT_STDERR_LIMIT = 65536  -- bytes of a child's stderr kept in conn.stderr
 
 -- The options each entry point takes; another name is a mistake, and
 -- raises rather than being ignored.
@@ -430,15 +431,18 @@ function M.spawn(cmd, opts)
   local holder = {}
   local on_stderr = nil
   if opts.stderr == "capture" then
-    local parts = {}
+    -- without on_stderr, conn.stderr keeps the last stderr_limit bytes:
+    -- each chunk costs at most that much, however much the child writes
+    local limit = opts.stderr_limit or DEFAULT_STDERR_LIMIT
     on_stderr = function(chunk)
       local conn = holder.conn
       if opts.on_stderr then
         local ok, err = pcall(opts.on_stderr, chunk)
         if not ok then report(conn, "on_stderr failed: " .. tostring(err)) end
       elseif chunk then
-        parts[#parts + 1] = chunk
-        conn.stderr = table.concat(parts)
+        local text = (conn.stderr or "") .. chunk
+        if #text > limit then text = text:sub(-limit) end
+        conn.stderr = text
       end
     end
   end
