@@ -40,6 +40,7 @@
 #define PROBE_BOUND_MS 5000       /* a probe unanswered by then: a hang */
 #define PROBE_LATE_MS 1000
 #define RSS_EVERY_MS 200
+#define REFUSED_PAUSE_MS 50
 #define MAX_CRASHES 64
 #define RECENT 64                 /* ended connections kept for crash reports */
 #define TAIL_BYTES 4096           /* the server's last stderr bytes */
@@ -710,7 +711,8 @@ typedef struct soak {
     stats st;
     double t0, next_probe, next_rss;
     FILE *log;
-    int refusing;             /* a connect was refused: is the server dead? */
+    double refused_at;        /* a connect was refused: is the server dead? */
+    double probe_cut_at;      /* the probe closed unanswered: crash or not? */
     recent recents[RECENT];
     uint64_t recents_at;
 } soak;
@@ -808,7 +810,8 @@ static void conn_open(soak *k, conn *c)
     k->st.by_mutation[c->p.m]++;
     if (conn_connect(k, c) != 0) {
         k->st.refused++;
-        k->refusing = 1;
+        k->refused_at = now_ms();
+        logf_(k, "%.3f s: #%" PRIu64 " connect: %s\n", (now_ms() - k->t0) / 1e3, c->number, strerror(errno));
         conn_free(k, c);
     }
 }
@@ -860,13 +863,14 @@ static void conn_connected(soak *k, conn *c)
             k->st.probes_lost++;
         else
             k->st.refused++;
-        k->refusing = 1;
+        k->refused_at = now_ms();
+        logf_(k, "%.3f s: #%" PRIu64 " connect: %s\n", (now_ms() - k->t0) / 1e3, c->number, strerror(err));
         conn_free(k, c);
         return;
     }
     c->st = S_SENDING;
     c->next_send = 0;
-    k->refusing = 0;
+    k->refused_at = 0;
     if (c->p.e == E_DROP && c->p.k != K_PROBE)
         c->end_at = c->started + c->p.drop_ms;
 }
@@ -877,7 +881,7 @@ static void conn_lost(soak *k, conn *c)
     if (c->st == S_HALF_WAIT)
         k->st.half_eof++;
     else if (c->p.k == K_PROBE)
-        k->st.probes_lost++;
+        k->probe_cut_at = now_ms();   /* counted once we know it was no crash */
     else
         k->st.server_closed++;
     conn_free(k, c);
@@ -959,6 +963,7 @@ static void conn_tick(soak *k, conn *c, double t)
             conn_free(k, c);
         } else if (c->st == S_CONNECTING) {
             k->st.refused++;
+            logf_(k, "%.3f s: #%" PRIu64 " connect: no answer in %d ms\n", (t - k->t0) / 1e3, c->number, LIFE_BOUND_MS);
             conn_free(k, c);
         } else {
             conn_end(k, c);
@@ -1080,7 +1085,9 @@ static int watch_server(soak *k, int restart)
     if (waitpid(k->srv.pid, &status, WNOHANG) != k->srv.pid)
         return 1;
     record_crash(k, status);
-    k->refusing = 0;
+    k->refused_at = 0;
+    if (k->probe_cut_at > 0)   /* the crash cut it, not a hang */
+        k->st.probes--, k->probe_cut_at = 0;
     if (!restart)
         return 0;
     if (server_start(&k->srv) != 0) {
@@ -1090,16 +1097,19 @@ static int watch_server(soak *k, int restart)
     return 1;
 }
 
-/* Opens connections in the free slots; after a refusal only one a turn,
- * until the monitor has looked at the server again. */
-static void fill_slots(soak *k)
+/* Opens connections in the free slots; after a refusal, none for a while
+ * (the server is most likely dying, and the monitor will soon know), then
+ * one at a time until one connects. */
+static void fill_slots(soak *k, double t)
 {
     int i;
+    if (k->refused_at > 0 && t - k->refused_at < REFUSED_PAUSE_MS)
+        return;
     for (i = 0; i < k->o.connections; i++) {
         if (k->conns[i].st != S_FREE)
             continue;
         conn_open(k, &k->conns[i]);
-        if (k->refusing)
+        if (k->refused_at > 0)
             break;
     }
 }
@@ -1112,17 +1122,28 @@ static void tick_all(soak *k, double t)
     conn_tick(k, &k->probe, t);
 }
 
+/* A probe the server closed unanswered, while it went on living. */
+static void settle_cut_probe(soak *k, double t)
+{
+    if (k->probe_cut_at == 0 || t - k->probe_cut_at < 200)
+        return;
+    k->st.probes_lost++;
+    logf_(k, "%.1f s: the server closed a probe without answering\n", (k->probe_cut_at - k->t0) / 1e3);
+    k->probe_cut_at = 0;
+}
+
 /* The attack, for the whole run. */
 static void run_attack(soak *k)
 {
     double end = k->t0 + k->o.seconds * 1e3, t;
     while (!interrupted && (t = now_ms()) < end) {
         watch_server(k, 1);
+        settle_cut_probe(k, t);
         if (t >= k->next_rss) {
             sample_rss(&k->srv);
             k->next_rss = t + RSS_EVERY_MS;
         }
-        fill_slots(k);
+        fill_slots(k, t);
         if (k->probe.st == S_FREE && t >= k->next_probe) {
             probe_open(k);
             k->next_probe = t + PROBE_EVERY_MS;
