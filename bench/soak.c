@@ -3,10 +3,13 @@
  * hangs and memory growth.
  *
  *   soak [--seconds N] [--seed S] [--connections N] [--only NAME]
- *        [--ending NAME] [--max-rss-mib N] [--log FILE] -- SERVER ARGV...
+ *        [--ending NAME] [--max-rss-mib N] [--log FILE]
+ *        [--sigpipe default|ignore] -- SERVER ARGV...
  *
  * SERVER ARGV is started (and restarted after each crash) by this program;
- * it must print "listening on tcp://HOST:PORT" on stderr. N connections are
+ * it must print "listening on tcp://HOST:PORT" on stderr, and starts with
+ * SIGPIPE at its default (--sigpipe ignore: ignored, as a host such as nginx
+ * would leave it, to look past the crashes SIGPIPE causes). N connections are
  * kept open for the whole run, each one a plan drawn from its own random
  * stream (seeded from S and its number, so a run replays): random bytes,
  * mutated frames, pipelined calls (read or never read), the server's
@@ -512,6 +515,7 @@ static void describe_plan(const plan *p, size_t bytes, char *text, size_t n)
 
 typedef struct server {
     char **argv;
+    int ignore_sigpipe;       /* as a host such as nginx or Neovim would */
     pid_t pid;
     int err_fd;               /* its stderr, drained so that it never blocks */
     int port;
@@ -558,16 +562,16 @@ static int parse_port(const server *s)
 }
 
 /* The child's side: stderr to the pipe, SIGPIPE as any shell leaves it
- * (we ignore it ourselves, and exec keeps an ignored signal ignored), and
- * dead with us if we die. */
-static void exec_server(char **argv, int err_write)
+ * (we ignore it ourselves, and exec keeps an ignored signal ignored) unless
+ * asked to ignore it, and dead with us if we die. */
+static void exec_server(char **argv, int err_write, int ignore_sigpipe)
 {
     int null = open("/dev/null", O_RDWR);
     sigset_t none;
     dup2(null, 0);
     dup2(null, 1);
     dup2(err_write, 2);
-    signal(SIGPIPE, SIG_DFL);
+    signal(SIGPIPE, ignore_sigpipe ? SIG_IGN : SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -588,7 +592,7 @@ static int server_start(server *s)
     s->peak_kib = 0;
     s->pid = fork();
     if (s->pid == 0)
-        exec_server(s->argv, fds[1]);
+        exec_server(s->argv, fds[1], s->ignore_sigpipe);
     close(fds[1]);
     s->err_fd = fds[0];
     fcntl(s->err_fd, F_SETFL, O_NONBLOCK);
@@ -683,6 +687,7 @@ typedef struct options {
     uint64_t seed;
     int connections;
     long max_rss_mib;
+    int ignore_sigpipe;
     const char *log;
     choice only;
 } options;
@@ -1231,7 +1236,8 @@ static int verdict(const soak *k, int alive)
 static void usage(void)
 {
     fprintf(stderr, "usage: soak [--seconds N] [--seed S] [--connections N] [--only KIND|MUTATION] "
-                    "[--ending fin|rst|half-close|drop] [--max-rss-mib N] [--log FILE] -- SERVER ARGV...\n"
+                    "[--ending fin|rst|half-close|drop] [--max-rss-mib N] [--log FILE]\n"
+                    "            [--sigpipe default|ignore] -- SERVER ARGV...\n"
                     "  kinds: random mutated pipeline flood slow; mutations: flip truncate wrong-length\n"
                     "  huge-length bad-header duplicates deep tiny-arrays big-batch bad-values\n");
     exit(2);
@@ -1273,6 +1279,8 @@ static int parse(int argc, char **argv, options *o)
         else if (!strcmp(f, "--connections")) o->connections = atoi(v);
         else if (!strcmp(f, "--max-rss-mib")) o->max_rss_mib = atol(v);
         else if (!strcmp(f, "--log")) o->log = v;
+        else if (!strcmp(f, "--sigpipe") && (!strcmp(v, "ignore") || !strcmp(v, "default")))
+            o->ignore_sigpipe = !strcmp(v, "ignore");
         else if (!strcmp(f, "--only")) parse_only(&o->only, v);
         else if (!strcmp(f, "--ending") && (o->only.e = find_name(ending_names, E_COUNT, v)) >= 0) continue;
         else usage();
@@ -1289,7 +1297,8 @@ static void print_banner(const soak *k, char **server_argv)
     printf("soak: seed %" PRIu64 ", %g s, %d connections, server:", k->o.seed, k->o.seconds, k->o.connections);
     for (i = 0; server_argv[i]; i++)
         printf(" %s", server_argv[i]);
-    printf(" (pid %d, port %d)\n", (int)k->srv.pid, k->srv.port);
+    printf(" (pid %d, port %d%s)\n", (int)k->srv.pid, k->srv.port,
+           k->o.ignore_sigpipe ? ", started with SIGPIPE ignored" : "");
     fflush(stdout);
 }
 
@@ -1311,6 +1320,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_interrupt);
     init_conns(&k);
     k.srv.argv = argv + first;
+    k.srv.ignore_sigpipe = k.o.ignore_sigpipe;
     if (k.o.log && (k.log = fopen(k.o.log, "w")) == NULL)
         fprintf(stderr, "soak: cannot write %s: %s\n", k.o.log, strerror(errno));
     if (server_start(&k.srv) != 0) {
