@@ -618,17 +618,18 @@ static void describe_death(int status, char *text, size_t n)
     }
 }
 
-/* The server's VmHWM in KiB (0 when it cannot be read). */
-static long read_hwm_kib(pid_t pid)
+/* A field of /proc/PID/status in KiB, "VmHWM" say (0 when unreadable). */
+static long read_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
+    size_t n = strlen(field);
     long kib = 0;
     FILE *f;
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     if ((f = fopen(path, "r")) == NULL)
         return 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+        if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &kib) == 1)
             break;
     fclose(f);
     return kib;
@@ -636,7 +637,7 @@ static long read_hwm_kib(pid_t pid)
 
 static void sample_rss(server *s)
 {
-    long kib = read_hwm_kib(s->pid);
+    long kib = read_status_kib(s->pid, "VmHWM");
     if (kib > s->peak_kib)
         s->peak_kib = kib;
 }
@@ -706,6 +707,7 @@ typedef struct stats {
     int crashes;
     char crash[MAX_CRASHES][160];
     long peak_kib;
+    long end_kib;             /* VmRSS once the attackers have gone */
 } stats;
 
 typedef struct soak {
@@ -1206,6 +1208,8 @@ static void print_report(const soak *k, int alive, const char *stopped)
         printf("  %s\n", s->crash[i]);
     printf("peak RSS: %ld MiB (VmHWM, max over %d server%s; limit %ld MiB)\n", (s->peak_kib + 1023) / 1024,
            s->crashes + 1, s->crashes ? "s" : "", k->o.max_rss_mib);
+    if (s->end_kib)
+        printf("RSS at the end: %ld MiB (VmRSS, the attackers gone)\n", (s->end_kib + 1023) / 1024);
     printf("server alive at the end: %s\n", alive ? "yes" : "no");
     printf("stopped by SIGTERM: %s\n", stopped);
     if (k->log)
@@ -1262,6 +1266,12 @@ static void parse_only(choice *only, const char *name)
     only->m = k >= 0 ? -1 : m;
 }
 
+static void parse_ending(choice *only, const char *name)
+{
+    if ((only->e = find_name(ending_names, E_COUNT, name)) < 0)
+        usage();
+}
+
 /* The index of the server's argv in argv. */
 static int parse(int argc, char **argv, options *o)
 {
@@ -1282,7 +1292,7 @@ static int parse(int argc, char **argv, options *o)
         else if (!strcmp(f, "--sigpipe") && (!strcmp(v, "ignore") || !strcmp(v, "default")))
             o->ignore_sigpipe = !strcmp(v, "ignore");
         else if (!strcmp(f, "--only")) parse_only(&o->only, v);
-        else if (!strcmp(f, "--ending") && (o->only.e = find_name(ending_names, E_COUNT, v)) >= 0) continue;
+        else if (!strcmp(f, "--ending")) parse_ending(&o->only, v);
         else usage();
     }
     if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc || o->seconds <= 0 || o->seconds > 86400
@@ -1336,6 +1346,7 @@ int main(int argc, char **argv)
     alive = check_alive(&k);
     if (k.srv.pid > 0) {
         sample_rss(&k.srv);
+        k.st.end_kib = read_status_kib(k.srv.pid, "VmRSS");
         if (k.srv.peak_kib > k.st.peak_kib)
             k.st.peak_kib = k.srv.peak_kib;
         server_stop(&k.srv, stopped, sizeof stopped);
