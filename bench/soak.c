@@ -540,12 +540,14 @@ static void keep_tail(server *s, const char *p, size_t n)
     s->tail_len += n;
 }
 
-/* Reads what the server wrote on stderr; 0 at its end. */
+/* Reads what the server wrote on stderr (a bounded amount a turn, however
+ * fast it writes); 0 at its end. */
 static int drain_stderr(server *s)
 {
     char chunk[65536];
-    ssize_t n;
-    while ((n = read(s->err_fd, chunk, sizeof chunk)) > 0)
+    ssize_t n = -1;
+    int turns;
+    for (turns = 0; turns < 16 && (n = read(s->err_fd, chunk, sizeof chunk)) > 0; turns++)
         keep_tail(s, chunk, (size_t)n);
     return n == 0 ? 0 : 1;
 }
