@@ -1208,8 +1208,12 @@ static void print_report(const soak *k, int alive, const char *stopped)
     printf("crashes: %d\n", s->crashes);
     for (i = 0; i < s->crashes && i < MAX_CRASHES; i++)
         printf("  %s\n", s->crash[i]);
-    printf("peak RSS: %ld MiB (VmHWM, max over %d server%s; limit %ld MiB)\n", (s->peak_kib + 1023) / 1024,
-           s->crashes + 1, s->crashes ? "s" : "", k->o.max_rss_mib);
+    printf("peak RSS: %ld MiB (VmHWM, max over %d server%s; ", (s->peak_kib + 1023) / 1024, s->crashes + 1,
+           s->crashes ? "s" : "");
+    if (k->o.max_rss_mib > 0)
+        printf("limit %ld MiB)\n", k->o.max_rss_mib);
+    else
+        printf("no limit)\n");
     if (s->end_kib)
         printf("RSS at the end: %ld MiB (VmRSS, the attackers gone)\n", (s->end_kib + 1023) / 1024);
     printf("server alive at the end: %s\n", alive ? "yes" : "no");
@@ -1336,7 +1340,7 @@ int main(int argc, char **argv)
     if (k.o.log && (k.log = fopen(k.o.log, "w")) == NULL)
         fprintf(stderr, "soak: cannot write %s: %s\n", k.o.log, strerror(errno));
     if (server_start(&k.srv) != 0) {
-        fprintf(stderr, "soak: the server did not print its port within %d ms:\n%.*s\n", START_BOUND_MS,
+        fprintf(stderr, "soak: the server died or did not print its port within %d ms:\n%.*s\n", START_BOUND_MS,
                 (int)k.srv.tail_len, k.srv.tail);
         if (k.srv.pid > 0)
             server_stop(&k.srv, stopped, sizeof stopped);
