@@ -35,7 +35,7 @@ endif
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo test fuzz fuzz-short bench bench-codec bench-dispatch bench-framing clean
+.PHONY: all deps demo test fuzz fuzz-short soak bench bench-codec bench-dispatch bench-framing clean
 
 all: deps $(MODULE)
 
@@ -69,6 +69,11 @@ fuzz: deps
 
 fuzz-short: deps
 	@scripts/fuzz $(or $(FUZZ_SECONDS),10)
+
+# Hostile clients against `jsonrpc serve` for SOAK_SECONDS (default 60); see
+# scripts/soak. Not part of `make test`.
+soak: all build/bench/soak
+	@scripts/soak $(SOAK_SECONDS)
 
 # Against peers (vscode-jsonrpc, pure Lua on luv + cjson, the floor); see
 # bench/run.lua. BENCH_ARGS passes options (--runs 5, --only ours,floor...).
