@@ -35,7 +35,7 @@ endif
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo test fuzz fuzz-short soak bench bench-codec bench-dispatch bench-framing clean
+.PHONY: all deps demo test mutants fuzz fuzz-short soak bench bench-codec bench-dispatch bench-framing clean
 
 all: deps $(MODULE)
 
@@ -63,6 +63,10 @@ demo: all
 
 test: deps
 	@scripts/test
+
+# Every one-line mutation in mutants/list must make the specs fail.
+mutants: deps
+	@scripts/mutants
 
 fuzz: deps
 	@scripts/fuzz $(or $(FUZZ_SECONDS),60)
