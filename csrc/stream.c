@@ -800,6 +800,8 @@ void jr_stream_open(lua_State *L)
     lua_setfield(L, -2, "max_message_size");
     lua_pushnumber(L, (lua_Number)JR_LISTEN_MAX_MESSAGE);
     lua_setfield(L, -2, "listen_max_message_size");
+    lua_pushnumber(L, (lua_Number)JR_LISTEN_HIGH_WATER);
+    lua_setfield(L, -2, "listen_write_high_water");
     lua_pushinteger(L, JR_LISTEN_FRAME_TIMEOUT);
     lua_setfield(L, -2, "frame_timeout");
     lua_pushinteger(L, JR_LISTEN_SEND_TIMEOUT);

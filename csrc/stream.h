@@ -16,6 +16,7 @@
  * no timeouts). Idle connections are not timed out by default: language
  * servers and dashboards idle for hours. */
 #define JR_LISTEN_MAX_MESSAGE ((size_t)16 << 20)
+#define JR_LISTEN_HIGH_WATER ((size_t)1 << 20)   /* queued for one stranger */
 #define JR_LISTEN_FRAME_TIMEOUT 30          /* seconds */
 #define JR_LISTEN_SEND_TIMEOUT 60           /* seconds */
 

@@ -386,7 +386,8 @@ local function connection_opts(server, opts, timeouts)
   end
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
            on_close = opts.on_close, timeout = opts.timeout, reporter = nil,
-           max_in_flight = opts.max_in_flight, write_high_water = opts.write_high_water,
+           max_in_flight = opts.max_in_flight,
+           write_high_water = opts.write_high_water or (timeouts and timeouts.listen_write_high_water),
            frame_timeout = timeout("frame_timeout"), idle_timeout = timeout("idle_timeout"),
            send_timeout = timeout("send_timeout") }
 end
