@@ -43,6 +43,8 @@ build = {
         "csrc/process.c",
         "csrc/response.c",
         "csrc/socket.c",
+        "csrc/listen_limits.c",
+        "csrc/deadline.c",
         "csrc/stream.c",
         "csrc/framing.c",
         "csrc/framing_headers.c",

@@ -183,7 +183,7 @@ describe("closing with calls pending", function()
   end)
 end)
 
-describe("the default max_message_size (128 MiB)", function()
+describe("the default max_message_size (128 MiB on connections the user opens)", function()
   local LIMIT = 128 * 1024 * 1024
 
   it("closes a connection whose peer announces a larger frame, before its body", function()
@@ -209,7 +209,8 @@ describe("the default max_message_size (128 MiB)", function()
     end
   end)
 
-  it("closes a listener's connection whose peer announces a larger frame", function()
+  it("is 16 MiB on listeners, which face strangers", function()
+    local LIMIT = 16 * 1024 * 1024
     local errors = {}
     local l = assert(server:listen("tcp://127.0.0.1:0",
       { on_error = function(message) errors[#errors + 1] = message end }))
