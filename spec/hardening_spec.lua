@@ -376,7 +376,7 @@ describe("connection limits", function()
     good:close()
   end)
 
-  it("never spins when fds run out (ulimit -n 64), and serves again once they are free", function()
+  it("never spins when fds run out (ulimit -n 64), and serves again once they are free #fdlimit", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))
     f:write([[
