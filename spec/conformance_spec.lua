@@ -946,6 +946,17 @@ describe("conformance: limits", function()
     assert.equal(1, log.sum)
   end)
 
+  it("passes at most 4000 positional params as arguments; more answer -32602", function()
+    local s, log = spec_server()
+    local params = {}
+    for i = 1, 4000 do params[i] = 1 end
+    expect_single(s, req("sum", params, 1), ok(4000, 1))
+    params[4001] = 1
+    local v = expect_single(s, req("sum", params, 2), fail(-32602, 2, STRING, ANY))
+    assert.matches("4001", tostring(v.error.data))
+    assert.equal(1, log.sum)
+  end)
+
   it("answers nesting deeper than max_depth with -32700", function()
     local s, log = spec_server{max_depth = 4}
     expect_single(s, '{"jsonrpc":"2.0","method":"update","params":[[1]],"id":1}', ok(null, 1)) -- depth 3

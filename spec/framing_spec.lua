@@ -216,6 +216,8 @@ describe("jsonrpc.framer", function()
       -- A bare LF does not end a line: it stays inside the value.
       check(K, nil, "Content-Length: 2\nX: y\r\n\r\n{}", {},
             "content-length: invalid Content-Length value '2?X: y'")
+      -- nor does LF CRLF end the block: the CRLF ends a line "2\n\r"
+      check(K, nil, "Content-Length: 2\n\r\n{}", {})
     end)
 
     it("reports a header block over max_header_size", function()
