@@ -7,6 +7,10 @@ local run_until = util.run_until
 
 local codes = jsonrpc.codes
 local lua = util.interpreter()
+-- Under AddressSanitizer (the suite preloads it) freed memory waits in a
+-- quarantine and every block has red zones: the RSS bounds below are
+-- asserted on native builds only; the behaviour is checked everywhere.
+local sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
 local CMD = lua .. " bin/jsonrpc"
 
 local function sh(command)
@@ -376,7 +380,7 @@ describe("connection limits", function()
     good:close()
   end)
 
-  it("never spins when fds run out (ulimit -n 64), and serves again once they are free #fdlimit", function()
+  it("never spins when fds run out (ulimit -n 64), and serves again once they are free", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))
     f:write([[
@@ -397,7 +401,7 @@ describe("connection limits", function()
     f:close()
     local bg = util.background(("ulimit -n 64; exec %s %s"):format(lua, script))
     local url = assert(bg.wait_for("listening on (%S+)"), bg.stderr())
-    local pid = tonumber((sh("sleep 0.1; pgrep -f " .. script .. " | head -1")))
+    local pid = tonumber((sh("cat " .. bg.dir .. "/pid")))   -- the shell exec'd the server
     local function cpu_ticks()
       local stat = sh("cat /proc/" .. pid .. "/stat")
       local fields = {}
@@ -444,7 +448,7 @@ describe("memory bounds", function()
     local after = rss_kib(pid)
     local per = (after - before) / 2000
     print(("-- 2,000 idle connections: RSS %d -> %d KiB, %.1f KiB each"):format(before, after, per))
-    assert.is_true(per <= 16, ("%.1f KiB per connection"):format(per))
+    if not sanitized then assert.is_true(per <= 16, ("%.1f KiB per connection"):format(per)) end
     clients.wait()
     clients.cleanup()
     assert.is_true(answers(url))
@@ -476,7 +480,7 @@ describe("decode amplification", function()
     end
     local extra = rss_kib(pid, "VmHWM") - before
     print(("-- %d MB of [[],...] to an unknown method: peak RSS grew %d KiB"):format(math.floor(#tiny_arrays / 1000000), extra))
-    assert.is_true(extra < 2 * #tiny_arrays / 1024, extra .. " KiB extra")
+    if not sanitized then assert.is_true(extra < 2 * #tiny_arrays / 1024, extra .. " KiB extra") end
     assert.equal(0, stop(bg))
   end)
 
