@@ -16,9 +16,12 @@
 #define JR_DEFAULT_MAX_SIZE (128u << 20)    /* bytes a document may have */
 #define JR_ERRLEN 200
 /* Values a server decodes from one message: 30 MB of [[],[],...] would
- * otherwise become ten million tables. jsonrpc.decode has no budget
- * unless asked. */
+ * otherwise become ten million tables. An array or an object counts
+ * JR_TABLE_COST (a Lua table costs about four numbers), so the default
+ * holds a message to about 250,000 tables (16 MB) or a million scalars.
+ * jsonrpc.decode has no budget unless asked. */
 #define JR_DEFAULT_MAX_VALUES ((size_t)1000000)
+#define JR_TABLE_COST 4
 #define JR_NO_BUDGET ((size_t)-1)
 
 typedef struct jr_codec_limits {

@@ -382,11 +382,16 @@ int jr_decoder_value(decoder *d)
 {
     if (d->p >= d->end)
         return jr_decoder_fail(d, d->p, "unexpected end of input");
-    d->values++;
-    if (d->build) {
-        if (d->budget == 0)
-            return over_budget(d);
-        d->budget--;
+    {
+        /* a table costs about four times what a number or a short string
+         * does: arrays and objects count 4 against the budget */
+        size_t cost = (*d->p == '[' || *d->p == '{') ? JR_TABLE_COST : 1;
+        d->values += cost;
+        if (d->build) {
+            if (d->budget < cost)
+                return over_budget(d);
+            d->budget -= cost;
+        }
     }
     switch (*d->p) {
     case '"': return decode_string(d);

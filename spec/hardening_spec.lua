@@ -514,11 +514,13 @@ describe("decode amplification", function()
   end)
 
   it("gives decode a value budget when asked", function()
-    -- six values: the outer array, 1, [2,3], 2, 3 and 4
-    local v, err = jsonrpc.decode("[1,[2,3],4]", { max_values = 5 })
+    -- 12 values: the two arrays count 4 each, and 1, 2, 3 and 4
+    local v, err = jsonrpc.decode("[1,[2,3],4]", { max_values = 11 })
     assert.is_nil(v)
-    assert.matches("more than 5 values (max_values) at byte", err, 1, true)
-    assert.same({1, {2, 3}, 4}, jsonrpc.decode("[1,[2,3],4]", { max_values = 6 }))
+    assert.matches("more than 11 values (max_values) at byte", err, 1, true)
+    assert.same({1, {2, 3}, 4}, jsonrpc.decode("[1,[2,3],4]", { max_values = 12 }))
+    assert.same({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
+      jsonrpc.decode("[1,2,3,4,5,6,7,8,9,10,11]", { max_values = 15 }))
     assert.has_error(function() jsonrpc.encode({}, { max_values = 5 }) end)
   end)
 end)
