@@ -7,6 +7,7 @@
  * stream:timeouts(frame, idle, send)   stream:on_idle(fn() -> busy)
  * stream:on_eof(fn())
  * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
+ * stream:unsent() -> bytes
  *
  * Reading goes straight into the framer's buffer (reserve/commit). A
  * framing error is passed to on_message as (nil, err); when the framing
@@ -37,6 +38,7 @@
 typedef struct write_req {
     uv_write_t req;
     jr_stream *s;
+    size_t n;                 /* bytes it carries */
     char *owned;              /* a pending buffer handed over, or NULL */
     char data[1];             /* else the bytes, copied */
 } write_req;
@@ -181,10 +183,13 @@ static void deliver(jr_stream *s)
         flush_pending(s);
 }
 
-/* Bytes not yet handed to the kernel: libuv's queue and ours. */
+/* Bytes whose writes have not been called back, and ours collected: a
+ * write the kernel took at once still holds its memory until libuv calls
+ * it back in the next loop turn, so a handler that sends a million
+ * notifications between two turns must see them. */
 size_t jr_stream_queued(const jr_stream *s)
 {
-    return uv_stream_get_write_queue_size(s->writer) + s->pending.len;
+    return s->write_bytes + s->pending.len;
 }
 
 const char *jr_stream_admit(jr_stream *s, jr_limits *lim)
@@ -204,7 +209,7 @@ static int account(jr_stream *s)
     size_t now;
     if (s->limits == NULL)
         return 0;
-    now = s->framer.buf.cap + s->pending.cap + uv_stream_get_write_queue_size(s->writer);
+    now = s->framer.buf.cap + s->pending.cap + s->write_bytes;
     if (jr_limits_hold(s->limits, &s->held, now) == 0)
         return 0;
     snprintf(s->reason, sizeof s->reason,
@@ -427,6 +432,7 @@ static void write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     jr_stream *s = w->s;
+    s->write_bytes -= w->n;
     free(w->owned);
     free(w);
     s->writes--;
@@ -465,8 +471,12 @@ static int write_pending(jr_stream *s)
     if (w == NULL)
         return UV_ENOMEM;
     w->s = s;
+    w->n = n;
     if (own) {
-        w->owned = s->pending.data;   /* jr_malloc_alloc's memory: free() */
+        /* given back down to its length first: a buffer that grew by
+         * doubling may be twice that, for as long as the peer is slow */
+        char *fit = s->pending.cap > n ? (char *)realloc(s->pending.data, n) : NULL;
+        w->owned = fit != NULL ? fit : s->pending.data;   /* malloc'd: free() */
         s->pending.data = NULL;
         s->pending.cap = 0;
     } else {
@@ -481,6 +491,7 @@ static int write_pending(jr_stream *s)
         free(w);
     } else {
         s->writes++;
+        s->write_bytes += n;
     }
     return rc;
 }
@@ -719,6 +730,16 @@ static int l_queued(lua_State *L)
     return 1;
 }
 
+/* stream:unsent(): the bytes not yet handed to the kernel (queued counts
+ * also those it took whose writes were not called back yet). */
+static int l_unsent(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    lua_pushinteger(L, s == NULL ? 0
+                       : (lua_Integer)(uv_stream_get_write_queue_size(s->writer) + s->pending.len));
+    return 1;
+}
+
 /* The peer's address: "ip:port" ("[ip]:port" for IPv6) or a socket path. */
 static int l_peer(lua_State *L)
 {
@@ -788,6 +809,7 @@ void jr_stream_open(lua_State *L)
         {"serve", l_serve},
         {"is_closing", l_is_closing},
         {"queued", l_queued},
+        {"unsent", l_unsent},
         {"peer", l_peer},
         {"high_water", l_high_water},
         {"pause", l_pause},

@@ -52,6 +52,7 @@ typedef struct jr_stream {
     int in_read;              /* delivering what one read brought */
     int delivering;           /* deliver() is running */
     int writes;               /* our writes in flight (not called back) */
+    size_t write_bytes;       /* the bytes they carry */
     int want_drain;           /* call on_drain once all is written */
     unsigned long messages;   /* messages taken from the framer */
     size_t read_size;         /* room offered to the next read when low */
@@ -80,7 +81,7 @@ void jr_stream_split(jr_stream *s);
 /* Counts the stream against a listener's limits (with a reference); NULL
  * when admitted, else why not. */
 const char *jr_stream_admit(jr_stream *s, jr_limits *lim);
-/* Bytes queued for writing and not yet handed to the kernel. */
+/* Bytes queued for writing: collected, or in writes not called back. */
 size_t jr_stream_queued(const jr_stream *s);
 /* Closes with a reason (the first reason given is kept). */
 void jr_stream_close(jr_stream *s, const char *reason);

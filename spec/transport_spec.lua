@@ -439,7 +439,7 @@ describe("closing and load", function()
   it("sends at once from a script that is not running the loop", function()
     local conn = assert(jsonrpc.connect(listener.url))
     for i = 1, 3 do conn:notify("add", {i, 1}) end
-    assert.equal(0, conn.stream:queued())   -- all handed to the kernel already
+    assert.equal(0, conn.stream:unsent())   -- all handed to the kernel already
     conn:close()
   end)
 
