@@ -469,8 +469,10 @@ describe("decode amplification", function()
     assert.is_true(answers(url))
     local before = rss_kib(pid, "VmHWM")
     for _, text in ipairs{
-      ('{"jsonrpc":"2.0","method":"nope","params":%s,"id":1}'):format(tiny_arrays),
-      ('{"jsonrpc":"2.0","params":%s,"method":"nope","id":2}'):format(tiny_arrays),   -- params first
+      -- one argument holding them all (past the first 4000 positional
+      -- params, arguments are only counted anyway), or a named one
+      ('{"jsonrpc":"2.0","method":"nope","params":[%s],"id":1}'):format(tiny_arrays),
+      ('{"jsonrpc":"2.0","params":{"a":%s},"method":"nope","id":2}'):format(tiny_arrays),   -- params first
     } do
       local c = assert(raw.connect(url, run_until))
       local t0 = os.time()
@@ -790,5 +792,31 @@ describe("a handler flooding a peer that reads", function()
     reader:close()
     other:close()
     server:close()
+  end)
+end)
+
+describe("memory after large messages", function()
+  it("gives back a connection's read buffer once its large message is done", function()
+    local bg, url = serve("tcp://127.0.0.1:0")
+    local pid = tonumber((sh("cat " .. bg.dir .. "/pid")))
+    assert.is_true(answers(url))
+    local before = rss_kib(pid)
+    -- ten connections each send one 4 MiB request, are answered, and stay
+    local body = ('{"jsonrpc":"2.0","method":"nope","params":["%s"],"id":1}'):format(("x"):rep(4 * 1024 * 1024))
+    local clients = {}
+    for i = 1, 10 do
+      clients[i] = assert(raw.connect(url, run_until))
+      clients[i]:write(frame(body))
+    end
+    assert.is_true(run_until(function()
+      for _, c in ipairs(clients) do if not c.received:find("-32601", 1, true) then return false end end
+      return true
+    end, 10000))
+    wait(200)
+    local after = rss_kib(pid)
+    print(("-- 10 idle connections after a 4 MiB message each: RSS %d -> %d KiB"):format(before, after))
+    if not sanitized then assert.is_true(after - before < 8 * 1024, (after - before) .. " KiB kept") end
+    for _, c in ipairs(clients) do c:close() end
+    assert.equal(0, stop(bg))
   end)
 end)
