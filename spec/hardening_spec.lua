@@ -11,6 +11,7 @@ local lua = util.interpreter()
 -- quarantine and every block has red zones: the RSS bounds below are
 -- asserted on native builds only; the behaviour is checked everywhere.
 local sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
+local plain_lua51 = _VERSION == "Lua 5.1" and not jit
 local CMD = lua .. " bin/jsonrpc"
 
 local function sh(command)
@@ -770,6 +771,9 @@ describe("a handler flooding a peer that reads", function()
       for i = 1, n do
         ctx.connection:notify("tick", {i, payload})
         most = math.max(most, ctx.connection.stream:queued())
+        -- plain Lua 5.1 cannot tell whether a pcall is in the way, so
+        -- notify never waits there: a handler waits with flush itself
+        if plain_lua51 and ctx.connection.stream:queued() > 64 * 1024 then ctx.connection:flush() end
       end
       done = true
       return n
