@@ -96,7 +96,7 @@ bench-framing: all
 	$(LUA_BIN) bench/framing.lua
 
 # C programs for the benchmarks against peers (issue: benchmarks)
-build/bench/%: bench/%.c bench/frames.h | build/.deps
+build/bench/%: bench/%.c bench/frames.h bench/answers.h | build/.deps
 	@mkdir -p build/bench
 	$(CC) -O2 -g -D_GNU_SOURCE $(WARN) -o $@ $< -luv
 

@@ -1,16 +1,19 @@
 /* The floor: a libuv server that finds each content-length frame and
- * answers it with a fixed result carrying the request's id, without parsing
- * JSON (the id is copied as the bytes after "id":). No real JSON-RPC server
- * can be faster; it shows how close one comes to the limit.
+ * answers it with a fixed result carrying the request's id, without
+ * decoding JSON: the message is read at its top level only (answers.h), so
+ * the id is the request's own, whatever "id" keys its params hold, and the
+ * bytes of the id are copied. No real JSON-RPC server can be faster; it
+ * shows how close one comes to the limit.
  *
  *   floor HOST PORT      (port 0 picks one; prints "listening on tcp://...")
  *
  * The methods are told apart by their bytes: `echo` answers with the bytes
  * of its params inside the brackets, `sleep` answers after 1 ms on a timer,
  * `stream` [n] writes n `tick` notifications (the counter is the only thing
- * formatted) before its answer; anything else gets the result 3. A batch (a
- * body starting with '[') gets an array with one result 3 per "id". The
- * answers to one read go out in one write. */
+ * formatted) before its answer; anything else gets the result 3. A batch
+ * gets an array with one result 3 per member, however long. The answers to
+ * one read go out in one write. */
+#include "answers.h"
 #include "frames.h"
 
 typedef struct client {
@@ -45,19 +48,6 @@ static void put(out *o, const char *p, size_t n)
     o->len += n;
 }
 
-/* The id token after "id": in [p, end): its bytes up to ',' or '}'. */
-static const char *id_token(const char *p, const char *end, size_t *n)
-{
-    const char *id = memmem(p, (size_t)(end - p), "\"id\":", 5), *q;
-    if (id == NULL)
-        return NULL;
-    id += 5;
-    for (q = id; q < end && *q != ',' && *q != '}'; q++)
-        ;
-    *n = (size_t)(q - id);
-    return id;
-}
-
 static void frame(out *o, const char *body, size_t len)
 {
     char head[64];
@@ -66,54 +56,75 @@ static void frame(out *o, const char *body, size_t len)
     put(o, body, len);
 }
 
-/* The fixed answer 3 to a request, or to each member of a batch. */
-static void answer_fixed(out *o, const char *body, size_t len)
+/* The fixed answer 3 to one request, appended to o. */
+static void put_fixed(out *o, const message *m)
 {
     static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":3,\"id\":";
-    const char *p = body, *end = body + len, *id;
-    char resp[8192];
-    size_t rlen = 0, n;
-    int batch = len > 0 && body[0] == '[', first = 1;
+    put(o, head, sizeof head - 1);
+    if (m->has_id)
+        put(o, m->id_text, m->id_len);
+    else
+        put(o, "null", 4);
+    put(o, "}", 1);
+}
+
+typedef struct batch_out {
+    out *o;
+    int members;
+} batch_out;
+
+static void put_member(void *ud, const message *m)
+{
+    batch_out *b = (batch_out *)ud;
+    if (b->members++ > 0)
+        put(b->o, ",", 1);
+    put_fixed(b->o, m);
+}
+
+/* The fixed answer 3 to a request, or to each member of a batch, framed. */
+static void answer_fixed(out *o, const char *body, size_t len)
+{
+    static out text;   /* reused: the floor is one thread */
+    batch_out b;
+    const char *p = json_space(body, body + len);
+    int batch = p < body + len && *p == '[';
+    text.len = 0;
+    b.o = &text;
+    b.members = 0;
     if (batch)
-        resp[rlen++] = '[';
-    while ((id = id_token(p, end, &n)) != NULL && rlen + n + 64 < sizeof resp) {
-        if (!first)
-            resp[rlen++] = ',';
-        memcpy(resp + rlen, head, sizeof head - 1);
-        rlen += sizeof head - 1;
-        memcpy(resp + rlen, id, n);
-        rlen += n;
-        resp[rlen++] = '}';
-        first = 0;
-        p = id + n;
-        if (!batch)
-            break;
-    }
+        put(&text, "[", 1);
+    json_each_message(p, body + len, put_member, &b);
     if (batch)
-        resp[rlen++] = ']';
-    frame(o, resp, rlen);
+        put(&text, "]", 1);
+    frame(o, text.data, text.len);
+}
+
+/* The fixed answer 3 to one request already read, framed. */
+static void answer_one(out *o, const message *m)
+{
+    static out text;
+    text.len = 0;
+    put_fixed(&text, m);
+    frame(o, text.data, text.len);
 }
 
 /* echo: the bytes inside the params' brackets are the result. */
-static void answer_echo(out *o, const char *body, size_t len)
+static void answer_echo(out *o, const message *m, const char *body, size_t len)
 {
     static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
-    const char *params = memmem(body, len, "\"params\":[", 10), *id, *close;
-    size_t idn, n;
+    size_t n;
     char tail[64], lenhead[64];
-    if (params == NULL || (id = id_token(params, body + len, &idn)) == NULL) {
+    if (m->params == NULL || m->params_len < 2 || m->params[0] != '[' || !m->has_id
+        || m->id_len > 32) {
         answer_fixed(o, body, len);
         return;
     }
-    params += 10;
-    for (close = id; close > params && *close != ']'; close--)
-        ;
-    snprintf(tail, sizeof tail, ",\"id\":%.*s}", (int)idn, id);
-    n = (sizeof head - 1) + (size_t)(close - params) + strlen(tail);
+    snprintf(tail, sizeof tail, ",\"id\":%.*s}", (int)m->id_len, m->id_text);
+    n = (sizeof head - 1) + (m->params_len - 2) + strlen(tail);
     snprintf(lenhead, sizeof lenhead, "Content-Length: %zu\r\n\r\n", n);
     put(o, lenhead, strlen(lenhead));
     put(o, head, sizeof head - 1);
-    put(o, params, (size_t)(close - params));
+    put(o, m->params + 1, m->params_len - 2);
     put(o, tail, strlen(tail));
 }
 
@@ -207,10 +218,10 @@ static void stream_more(later *l)
     send_out(l->c, o, stream_written);
 }
 
-static later *new_later(client *c, const char *body, size_t len)
+static later *new_later(client *c, const message *m)
 {
-    size_t n;
-    const char *id = id_token(body, body + len, &n);
+    size_t n = m->id_len;
+    const char *id = m->has_id ? m->id_text : NULL;
     later *l = (later *)must(calloc(1, sizeof *l));
     l->c = c;
     c->refs++;
@@ -223,30 +234,31 @@ static later *new_later(client *c, const char *body, size_t len)
     return l;
 }
 
-static int method_is(const char *method, const char *end, const char *name)
+static int method_is(const message *m, const char *name)
 {
-    size_t n = strlen(name);
-    return method != NULL && (size_t)(end - method) > n && memcmp(method, name, n) == 0
-           && method[n] == '"';
+    return m->method != NULL && m->method_len == strlen(name)
+           && memcmp(m->method, name, m->method_len) == 0;
 }
 
 static void answer(client *c, out *o, const char *body, size_t len)
 {
-    const char *end = body + len, *method = memmem(body, len < 256 ? len : 256, "\"method\":\"", 10);
-    if (method != NULL)
-        method += 10;
-    if (method_is(method, end, "echo")) {
-        answer_echo(o, body, len);
-    } else if (method_is(method, end, "sleep")) {
-        later *l = new_later(c, body, len);
+    message m;
+    const char *p = json_space(body, body + len);
+    if (p >= body + len || *p != '{' || json_read_message(p, body + len, &m) == NULL) {
+        answer_fixed(o, body, len);   /* a batch, or something else */
+        return;
+    }
+    if (method_is(&m, "echo")) {
+        answer_echo(o, &m, body, len);
+    } else if (method_is(&m, "sleep")) {
+        later *l = new_later(c, &m);
         uv_timer_start(&l->timer, slept, 1, 0);
-    } else if (method_is(method, end, "stream")) {
-        later *l = new_later(c, body, len);
-        const char *params = memmem(body, len, "\"params\":[", 10);
-        l->total = params ? strtoul(params + 10, NULL, 10) : 0;
+    } else if (method_is(&m, "stream")) {
+        later *l = new_later(c, &m);
+        l->total = m.params != NULL && m.params[0] == '[' ? strtoul(m.params + 1, NULL, 10) : 0;
         stream_more(l);
     } else {
-        answer_fixed(o, body, len);
+        answer_one(o, &m);
     }
 }
 

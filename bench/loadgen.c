@@ -2,7 +2,7 @@
  * the CPU the way a Node or Lua client would.
  *
  *   loadgen HOST PORT [-c CONNECTIONS] [-n IN_FLIGHT] [-b BATCH]
- *           [-m METHOD] [-p PARAMS_JSON] [-s ECHO_BYTES]
+ *           [-m METHOD] [-p PARAMS_JSON] [-r RESULT_JSON] [-s ECHO_BYTES]
  *           [-d SECONDS] [-w WARMUP_SECONDS]        duration mode (default)
  *           [-N CALLS] [-W WARMUP_CALLS]            count mode
  *           [-o NOTIFICATIONS] [-W WARMUP_NOTIFICATIONS]   one-way mode
@@ -10,8 +10,11 @@
  * Holds IN_FLIGHT requests (or batches of BATCH requests) in flight on each
  * connection, content-length framing, sending a new one for each answer
  * (written every 2 KiB, so that client and server work at the same time
- * rather than in turns), and checks every response: a result,
- * an id that is in flight, and with -s the echoed string itself. -s sends
+ * rather than in turns), and checks every response at its top level: an
+ * integer id that is in flight (each answered once), a result and no
+ * error, a batch answered with as many responses as it had requests, and
+ * the result itself when it is known: -r RESULT_JSON, 3 for the default
+ * `add` of [1,2], and with -s the echoed string byte for byte. -s sends
  * `echo` with a string of ECHO_BYTES letters. Duration mode measures for
  * SECONDS after a warm-up; count mode measures CALLS calls after WARMUP_CALLS.
  * One-way mode calls `stream(NOTIFICATIONS)` and counts the `tick`
@@ -19,6 +22,7 @@
  * arrive in order); the rate is notifications per second.
  * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors. */
 #include <inttypes.h>
+#include "answers.h"
 #include "frames.h"
 
 #define MAX_IN_FLIGHT 4096
@@ -36,7 +40,7 @@ typedef struct bytes {
 } bytes;
 
 typedef struct options {
-    const char *host, *method, *params;
+    const char *host, *method, *params, *result;
     int port, connections, in_flight, batch;
     double seconds, warmup;
     uint64_t echo_bytes, calls, warmup_calls, notifications;
@@ -48,6 +52,7 @@ typedef struct conn {
     inbuf in;                 /* received bytes */
     uint64_t next_id;
     uint64_t sent_at[ID_RING];
+    uint64_t awaiting[ID_RING];   /* the id whose answer is due in each slot, or 0 */
     int in_flight;
     bytes out;           /* requests not written yet: one write per read */
     bytes body;          /* scratch for the request being made */
@@ -133,9 +138,11 @@ static void send_one(conn *c, const char *method)
     if (b->o.batch > 1)
         put(&c->body, "[", 1);
     for (i = 0; i < count; i++) {
+        uint64_t id = c->next_id + (uint64_t)i;
         if (i)
             put(&c->body, ",", 1);
-        put_request(b, &c->body, method, c->next_id + (uint64_t)i);
+        put_request(b, &c->body, method, id);
+        c->awaiting[id % ID_RING] = id;
     }
     if (b->o.batch > 1)
         put(&c->body, "]", 1);
@@ -193,38 +200,63 @@ static void closed(uv_handle_t *h)
         uv_stop(c->b->loop);
 }
 
-/* With -s, the result must be the string sent. */
-static int echoed(const bench *b, const char *body, size_t len)
+/* The result a response must carry, when it is known: its text and
+ * length (NULL when anything goes). */
+static const char *expected_result(const bench *b, size_t *len)
 {
-    const char *r = memmem(body, len, "\"result\":\"", 10);
-    size_t n = b->params.len - 2;   /* the quoted string inside [ ] */
-    if (r == NULL)
-        return 0;
-    r += 9;
-    return (size_t)(body + len - r) >= n && memcmp(r, b->params.p + 1, n) == 0;
+    if (b->o.echo_bytes > 0) {   /* the string sent, inside its [ ] */
+        *len = b->params.len - 2;
+        return b->params.p + 1;
+    }
+    if (b->o.result != NULL) {
+        *len = strlen(b->o.result);
+        return b->o.result;
+    }
+    return NULL;
 }
 
-/* A response body: checks it and returns the first id in it. */
-static int check_response(const bench *b, const char *body, size_t len, uint64_t *first, uint64_t *count)
+/* What the responses in one answer came to. */
+typedef struct tally {
+    conn *c;
+    uint64_t good, bad, first;
+} tally;
+
+static void check_one(void *ud, const message *m)
 {
-    const char *p = body, *end = body + len;
-    uint64_t n = 0;
-    *first = UINT64_MAX;
-    while (p < end) {
-        const char *id = memmem(p, (size_t)(end - p), "\"id\":", 5);
-        uint64_t v;
-        if (id == NULL)
-            break;
-        v = strtoull(id + 5, NULL, 10);
-        if (v < *first)
-            *first = v;
-        n++;
-        p = id + 5;
+    tally *t = (tally *)ud;
+    conn *c = t->c;
+    const char *want;
+    size_t want_len = 0;
+    uint64_t id = (uint64_t)m->id;
+    if (!m->has_id || !m->id_is_integer || m->id <= 0 || c->awaiting[id % ID_RING] != id) {
+        t->bad++;   /* an id not in flight: unknown, or answered already */
+        return;
     }
-    *count = n;
-    if (n == 0 || memmem(body, len, "\"error\"", 7) != NULL || memmem(body, len, "\"result\"", 8) == NULL)
-        return 0;
-    return b->o.echo_bytes == 0 || echoed(b, body, len);
+    c->awaiting[id % ID_RING] = 0;
+    want = expected_result(c->b, &want_len);
+    if (m->error != NULL || m->result == NULL
+        || (want != NULL && (m->result_len != want_len || memcmp(m->result, want, want_len) != 0)))
+        t->bad++;
+    else
+        t->good++;
+    if (id < t->first)
+        t->first = id;
+}
+
+/* Checks one answer (a response, or a batch's array) in one pass: the
+ * number of good responses and of bad ones, and the lowest id answered. */
+static void check_response(conn *c, const char *body, size_t len, tally *t)
+{
+    const bench *b = c->b;
+    long want = b->o.batch > 1 ? b->o.batch : 1, n;
+    const char *p = json_space(body, body + len);
+    t->c = c;
+    t->good = t->bad = 0;
+    t->first = UINT64_MAX;
+    n = json_each_message(p, body + len, check_one, t);
+    /* a batch is answered by an array of as many, a call by one object */
+    if (n != want || (p < body + len && (*p == '[') != (b->o.batch > 1)))
+        t->bad++;
 }
 
 static int is_mode_count(const bench *b) { return b->o.calls > 0; }
@@ -277,11 +309,11 @@ static void start_stream(conn *c)
 static void on_response(conn *c, const char *body, size_t len)
 {
     bench *b = c->b;
-    uint64_t first, count;
-    if (!check_response(b, body, len, &first, &count) || first == UINT64_MAX)
-        b->errors++;
-    else
-        record(b, uv_hrtime() - c->sent_at[first % ID_RING], count);
+    tally t;
+    check_response(c, body, len, &t);
+    b->errors += t.bad;   /* a wrong answer counts whenever it comes, warm-up too */
+    if (t.bad == 0 && t.first != UINT64_MAX)
+        record(b, uv_hrtime() - c->sent_at[t.first % ID_RING], t.good);
     c->in_flight--;
     if (is_mode_one_way(b)) {
         on_stream_end(c);
@@ -388,7 +420,7 @@ static double percentile(const bench *b, double q)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen HOST PORT [-c CONNS] [-n IN_FLIGHT] [-b BATCH] [-m METHOD] "
-                    "[-p PARAMS] [-s ECHO_BYTES] [-d SECONDS] [-w WARMUP] [-N CALLS] "
+                    "[-p PARAMS] [-r RESULT] [-s ECHO_BYTES] [-d SECONDS] [-w WARMUP] [-N CALLS] "
                     "[-W WARMUP_CALLS] [-o NOTIFICATIONS]\n");
     exit(2);
 }
@@ -415,6 +447,7 @@ static void parse(int argc, char **argv, options *o)
         else if (!strcmp(f, "-b")) o->batch = atoi(v);
         else if (!strcmp(f, "-m")) o->method = v;
         else if (!strcmp(f, "-p")) o->params = v;
+        else if (!strcmp(f, "-r")) o->result = v;
         else if (!strcmp(f, "-s")) o->echo_bytes = strtoull(v, NULL, 10), o->method = "echo";
         else if (!strcmp(f, "-w")) o->warmup = atof(v);
         else if (!strcmp(f, "-N")) o->calls = strtoull(v, NULL, 10);
@@ -427,6 +460,9 @@ static void parse(int argc, char **argv, options *o)
         die("bad counts", 0);
     if (o->notifications > 0)
         o->connections = 1, o->in_flight = 1, o->batch = 1;
+    if (o->result == NULL && o->notifications == 0 && !strcmp(o->method, "add")
+        && !strcmp(o->params, "[1,2]"))
+        o->result = "3";   /* the default call: its answer is known */
 }
 
 int main(int argc, char **argv)

@@ -67,4 +67,56 @@ describe("the benchmark tools", function()
     assert.equal(0, code)
     assert.equal(0, r.errors)
   end)
+
+  it("has a floor that answers the request's own id and whole batches", function()
+    -- "id" keys inside the params are not the request's
+    local r, code, out = loadgen(floor_port, [[-m add -p '[{"id":99,"x":{"id":7}}]' -r 3 -n 4 -N 20]])
+    assert.equal(0, code, out)
+    assert.equal(20, r.calls)
+    -- a batch whose answer is far over 8 KiB
+    r, code, out = loadgen(floor_port, "-b 400 -N 2")
+    assert.equal(0, code, out)
+    assert.equal(800, r.calls)
+  end)
+
+  describe("against a server that answers wrongly", function()
+    local function with_server(mode, fn)
+      local bg = util.background(("%s spec/support/wrong_server.lua %s"):format(lua, mode))
+      local port = bg.wait_for("listening on tcp://[%d%.]+:(%d+)")
+      assert(port, "the wrong server did not start: " .. bg.stderr())
+      local ok, err = pcall(fn, port)
+      bg.signal("TERM")
+      bg.wait()
+      bg.cleanup()
+      assert(ok, err)
+    end
+
+    it("counts nested ids and error words inside a result as nothing", function()
+      with_server("right", function(port)
+        local r, code = loadgen(port, "-m complete -p [] -n 4 -N 40")
+        assert.equal(0, code)
+        assert.equal(0, r.errors)
+        assert.equal(40, r.calls)   -- one call per answer, not one per "id"
+        r, code = loadgen(port, "-b 5 -N 10")
+        assert.equal(0, code)
+        assert.equal(50, r.calls)
+      end)
+    end)
+
+    for _, case in ipairs{
+      { "wrong-result", "-n 4 -N 20" },
+      { "wrong-result", "-b 5 -N 4" },
+      { "wrong-id", "-n 4 -N 20" },
+      { "duplicate", "-n 1 -N 20" },
+      { "short-batch", "-b 5 -N 4" },
+    } do
+      it("flags " .. case[1] .. " (" .. case[2] .. ")", function()
+        with_server(case[1], function(port)
+          local r, code, out = loadgen(port, case[2])
+          assert.equal(1, code, out)
+          assert.is_true(r.errors > 0, out)
+        end)
+      end)
+    end
+  end)
 end)
