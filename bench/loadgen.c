@@ -20,8 +20,11 @@
  * One-way mode calls `stream(NOTIFICATIONS)` and counts the `tick`
  * notifications the server sends before its answer (checking that they
  * arrive in order); the rate is notifications per second.
- * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors. */
+ * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors,
+ * loadgen_cpu_s (its own CPU over the measured window) and saturated (1
+ * when that was over 90% of the window: the rate may be the generator's). */
 #include <inttypes.h>
+#include <sys/resource.h>
 #include "answers.h"
 #include "frames.h"
 
@@ -67,6 +70,7 @@ typedef struct bench {
     bytes params;        /* the params text of every request */
     int measuring, stopping, open;
     uint64_t start_ns, end_ns;
+    double cpu_start, cpu_s;  /* this process's CPU seconds: at the start, over the window */
     uint64_t calls, errors, completed, sent;
     uint64_t *hist;
     uv_timer_t warmup_timer, stop_timer;
@@ -169,16 +173,28 @@ static void flush(conn *c)
         die("write", 0);
 }
 
+/* This process's CPU time so far (user and system), in seconds. */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+           + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void start_measuring(bench *b)
 {
     b->measuring = 1;
     b->start_ns = uv_hrtime();
+    b->cpu_start = cpu_now();
 }
 
 static void stop_measuring(bench *b)
 {
-    if (b->measuring)
+    if (b->measuring) {
         b->end_ns = uv_hrtime();
+        b->cpu_s = cpu_now() - b->cpu_start;
+    }
     b->measuring = 0;
     b->stopping = 1;
 }
@@ -505,10 +521,13 @@ int main(int argc, char **argv)
     }
     uv_run(b.loop, UV_RUN_DEFAULT);
     secs = (double)(b.end_ns - b.start_ns) / 1e9;
+    /* saturated: the generator itself was busy nearly all the window, so
+     * the rate may be its limit rather than the server's */
     printf("{\"calls\":%" PRIu64 ",\"seconds\":%.4f,\"calls_per_s\":%.1f,\"p50_us\":%.1f,"
-           "\"p99_us\":%.1f,\"errors\":%" PRIu64 "}\n",
+           "\"p99_us\":%.1f,\"errors\":%" PRIu64 ",\"loadgen_cpu_s\":%.4f,\"saturated\":%d}\n",
            b.calls, secs, secs > 0 ? (double)b.calls / secs : 0.0,
            is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.5),
-           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.99), b.errors);
+           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.99), b.errors, b.cpu_s,
+           secs > 0 && b.cpu_s / secs > 0.9);
     return b.errors ? 1 : 0;
 }

@@ -4,12 +4,15 @@
 -- core and the generator to the other. Each measurement starts a fresh
 -- server, so its peak RSS belongs to that workload alone.
 --
---   lua5.4 bench/run.lua [--runs N] [--seconds S] [--only ours,lua,...]
+--   lua5.4 bench/run.lua [--runs N] [--seconds S] [--only ours,lua_tuned,...]
 --                        [--workloads pingpong,...] [--out DIR]
 --
--- Prints one table with the median of the runs and their min and max, p50
--- and p99 latency, the server's peak RSS and the ratios ours/peer, then the
--- goals; writes DIR/latest.json, DIR/latest.md and DIR/latest.svg (the
+-- Each workload runs in rounds (--runs, 5): every implementation once a
+-- round, in a random order. Prints one table with the median of the runs
+-- and their min and max, p50 and p99 latency, the server's peak RSS, its CPU
+-- per call, and the ratios ours/peer (a * marks a rate where the load
+-- generator was saturated), then the goals; the JSON also has the load
+-- average and the generator's CPU per call; writes DIR/latest.json, DIR/latest.md and DIR/latest.svg (the
 -- chart, when gnuplot is installed). `make bench` installs what it needs.
 local uv = require "luv"
 
@@ -18,7 +21,7 @@ if HERE:sub(1, 1) ~= "/" then HERE = uv.cwd() .. "/" .. HERE end
 local ROOT = HERE .. "/.."
 
 local function parse_args(argv)
-  local o = { runs = 3, seconds = 2, out = HERE .. "/results" }
+  local o = { runs = 5, seconds = 1.5, out = HERE .. "/results" }
   local i = 1
   while i <= #argv do
     local flag, value = argv[i], argv[i + 1]
@@ -52,9 +55,18 @@ local IMPLEMENTATIONS = {
   { name = "ours_jit", title = "jsonrpc (ours, LuaJIT)",
     argv = { "luajit", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
              "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" } },
-  { name = "lua", title = "pure Lua (luv + cjson)",
+  -- pure Lua on luv and cjson, tuned (the answers to one read in one
+  -- write), then framed the way Neovim's LSP client does (a write each)
+  { name = "lua_tuned", title = "pure Lua, tuned (luv + cjson)",
+    argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0", "--tuned" } },
+  { name = "lua_tuned_jit", title = "pure Lua, tuned, LuaJIT",
+    argv = { "luajit", HERE .. "/peers/lua_server.lua", "0", "--tuned" } },
+  { name = "lua", title = "pure Lua, Neovim-style (luv + cjson)",
     argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0" } },
-  { name = "vscode", title = "vscode-jsonrpc (Node)",
+  { name = "lua_jit", title = "pure Lua, Neovim-style, LuaJIT",
+    argv = { "luajit", HERE .. "/peers/lua_server.lua", "0" } },
+  -- Node compiles as it runs: its tail latency is warm-up for a second or two
+  { name = "vscode", title = "vscode-jsonrpc (Node)", warmup = 2,
     argv = { "node", HERE .. "/peers/vscode_server.js", "0" } },
   { name = "floor", title = "floor (C, no JSON)",
     argv = { ROOT .. "/build/bench/floor", "127.0.0.1", "0" } },
@@ -169,15 +181,44 @@ local function decode_line(text)
   return next(t) and t or nil
 end
 
+-- CPU seconds a process has used (user and system), from /proc.
+local function cpu_seconds(pid)
+  local f = io.open(("/proc/%d/stat"):format(pid))
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local fields = {}
+  for w in text:gsub("^.-%) ", ""):gmatch("%S+") do fields[#fields + 1] = w end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100   -- clock ticks
+end
+
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local text = f and f:read("l")
+  if f then f:close() end
+  return text and tonumber(text:match("^(%S+)"))
+end
+
 local function measure(impl, workload, seconds)
   local server, port = start_server(impl)
   local args = { "127.0.0.1", port }
+  local warmup = impl.warmup or 0.5
   for _, a in ipairs(workload.args) do args[#args + 1] = a end
   if not workload.counted then
-    for _, a in ipairs({ "-d", tostring(seconds), "-w", "0.5" }) do args[#args + 1] = a end
+    for _, a in ipairs({ "-d", tostring(seconds), "-w", tostring(warmup) }) do args[#args + 1] = a end
   end
+  local load = loadavg()
   local gen = spawn({ ROOT .. "/build/bench/loadgen", table.unpack(args) }, 1)
-  local finished = run_until(function() return gen.exited end, seconds + 120)
+  -- the server's CPU over loadgen's measured window (duration mode)
+  local cpu_from, cpu_to
+  if not workload.counted then
+    local t = uv.new_timer()
+    t:start(math.floor(warmup * 1000), 0, function()
+      cpu_from = cpu_seconds(server.pid)
+      t:start(math.floor(seconds * 1000), 0, function() cpu_to = cpu_seconds(server.pid); t:close() end)
+    end)
+  end
+  local finished = run_until(function() return gen.exited end, seconds + warmup + 120)
   local rss = read_status(server.pid, "VmHWM")
   local server_died = server.exited
   if not finished then gen.handle:kill("sigkill"); run_until(function() return gen.exited end, 3) end
@@ -191,6 +232,9 @@ local function measure(impl, workload, seconds)
   end
   if r.errors > 0 then return { failed = ("%d bad responses"):format(r.errors) } end
   r.rss = rss
+  r.loadavg = load
+  if cpu_from and cpu_to and r.calls > 0 then r.server_cpu_us_per_call = (cpu_to - cpu_from) / r.calls * 1e6 end
+  if r.calls > 0 then r.loadgen_cpu_us_per_call = r.loadgen_cpu_s / r.calls * 1e6 end
   return r
 end
 
@@ -208,7 +252,8 @@ local function median(values)
 end
 
 local function summarize(runs)
-  local rates, p50s, p99s, rss, failed = {}, {}, {}, 0, nil
+  local rates, p50s, p99s, rss, failed, saturated = {}, {}, {}, 0, nil, 0
+  local server_cpu, gen_cpu, loads = {}, {}, {}
   for _, r in ipairs(runs) do
     if r.failed then failed = r.failed
     else
@@ -216,12 +261,18 @@ local function summarize(runs)
       p50s[#p50s + 1] = r.p50_us
       p99s[#p99s + 1] = r.p99_us
       if r.rss and r.rss > rss then rss = r.rss end
+      if r.saturated == 1 then saturated = saturated + 1 end
+      server_cpu[#server_cpu + 1] = r.server_cpu_us_per_call
+      gen_cpu[#gen_cpu + 1] = r.loadgen_cpu_us_per_call
+      loads[#loads + 1] = r.loadavg
     end
   end
   if failed then return { failed = failed } end
   table.sort(rates)
   return { rate = median(rates), min = rates[1], max = rates[#rates],
-           p50_us = median(p50s), p99_us = median(p99s), rss = rss, runs = #rates }
+           p50_us = median(p50s), p99_us = median(p99s), rss = rss, runs = #rates,
+           saturated_runs = saturated, server_cpu_us_per_call = median(server_cpu),
+           loadgen_cpu_us_per_call = median(gen_cpu), loadavg = median(loads) }
 end
 
 local function si(x)
@@ -274,13 +325,15 @@ local function goals(res)
     list[#list + 1] = { goal = text, value = value, target = target, met = met }
   end
   for _, wl in ipairs({ "pipe1", "pipe4" }) do
-    goal(wl .. ": ours / pure Lua >= 4", ratio(rate("ours", wl), rate("lua", wl)), 4, true)
+    goal(wl .. ": ours / tuned pure Lua >= 4", ratio(rate("ours", wl), rate("lua_tuned", wl)), 4, true)
+    goal(wl .. ": ours (LuaJIT) / tuned pure Lua (LuaJIT) >= 4",
+      ratio(rate("ours_jit", wl), rate("lua_tuned_jit", wl)), 4, true)
     goal(wl .. ": ours / vscode-jsonrpc >= 10", ratio(rate("ours", wl), rate("vscode", wl)), 10, true)
     goal(wl .. ": ours / floor >= 0.5", ratio(rate("ours", wl), rate("floor", wl)), 0.5, true)
   end
   goal("ping-pong p50 latency: ours / floor <= 1.2", ratio(p50("ours", "pingpong"), p50("floor", "pingpong")), 1.2, false)
   goal("batch elements/s / pipelined 4x100 calls/s >= 1", ratio(rate("ours", "batch"), rate("ours", "pipe4")), 1, true)
-  goal("1 MiB echo: ours / pure Lua >= 2", ratio(rate("ours", "echo1m"), rate("lua", "echo1m")), 2, true)
+  goal("1 MiB echo: ours / tuned pure Lua >= 2", ratio(rate("ours", "echo1m"), rate("lua_tuned", "echo1m")), 2, true)
   -- linear: a 64 MiB message costs 4 times a 16 MiB one (both are far
   -- larger than the caches, so that only the growth shows)
   local r16, r64 = rate("ours", "echo16m"), rate("ours", "echo64m")
@@ -293,7 +346,7 @@ local function goals(res)
     end
     return m
   end
-  goal("peak RSS: ours / pure Lua < 1", ratio(peak("ours"), peak("lua")), 1, false)
+  goal("peak RSS: ours / tuned pure Lua < 1", ratio(peak("ours"), peak("lua_tuned")), 1, false)
   goal("peak RSS: ours / vscode-jsonrpc < 1", ratio(peak("ours"), peak("vscode")), 1, false)
   return list
 end
@@ -350,17 +403,20 @@ end
 
 local function table_rows(res, selected_impls, selected_wls)
   local rows = {}
-  rows[1] = { "workload", "implementation", "rate (median)", "min - max", "p50", "p99", "peak RSS", "ours / this" }
+  rows[1] = { "workload", "implementation", "rate (median)", "min - max", "p50", "p99", "peak RSS",
+              "server CPU/call", "ours / this" }
   for _, wl in ipairs(selected_wls) do
     local ours = res[wl.name].ours
     for _, impl in ipairs(selected_impls) do
       local s = res[wl.name][impl.name]
       local row
       if s.failed then
-        row = { wl.title, impl.title, s.failed, "", "", "", "", "" }
+        row = { wl.title, impl.title, s.failed, "", "", "", "", "", "" }
       else
-        row = { wl.title, impl.title, si(s.rate) .. " " .. wl.unit,
+        -- *: in some run the load generator itself was saturated
+        row = { wl.title, impl.title, si(s.rate) .. " " .. wl.unit .. (s.saturated_runs > 0 and " *" or ""),
                 si(s.min) .. " - " .. si(s.max), us(s.p50_us), us(s.p99_us), mib(s.rss),
+                s.server_cpu_us_per_call and ("%.2f us"):format(s.server_cpu_us_per_call) or "-",
                 impl.name == "ours" and "" or fmt_ratio(ours and not ours.failed and ratio(ours.rate, s.rate)) }
       end
       rows[#rows + 1] = row
@@ -472,23 +528,34 @@ local function main(argv)
   print(("benchmarks: %d implementations x %d workloads x %d runs, %g s each after 0.5 s of warm-up; "
          .. "server on core 0, load generator on core 1"):format(#impls, #wls, o.runs, o.seconds))
   local res = {}
+  math.randomseed(os.time())
   for _, wl in ipairs(wls) do
+    -- rounds: every implementation once per round, in a fresh random
+    -- order, so that background load does not land on one of them
+    local runs = {}
+    for _, impl in ipairs(impls) do runs[impl.name] = {} end
+    for _ = 1, o.runs do
+      local order = {}
+      for i, impl in ipairs(impls) do order[i] = impl end
+      for i = #order, 2, -1 do
+        local j = math.random(i)
+        order[i], order[j] = order[j], order[i]
+      end
+      for _, impl in ipairs(order) do
+        if not (wl.unsupported and wl.unsupported[impl.name]) then
+          local ok, r = pcall(measure, impl, wl, o.seconds)
+          local list = runs[impl.name]
+          list[#list + 1] = ok and r or { failed = tostring(r) }
+        end
+      end
+    end
     res[wl.name] = {}
     for _, impl in ipairs(impls) do
       local why = wl.unsupported and wl.unsupported[impl.name]
-      if why then
-        res[wl.name][impl.name] = { failed = why }
-      else
-        local runs = {}
-        for i = 1, o.runs do
-          local ok, r = pcall(measure, impl, wl, o.seconds)
-          runs[i] = ok and r or { failed = tostring(r) }
-        end
-        res[wl.name][impl.name] = summarize(runs)
-      end
+      res[wl.name][impl.name] = why and { failed = why } or summarize(runs[impl.name])
       local s = res[wl.name][impl.name]
-      io.stderr:write(("  %-10s %-8s %s\n"):format(wl.name, impl.name,
-        s.failed and s.failed or (si(s.rate) .. " " .. wl.unit)))
+      io.stderr:write(("  %-10s %-14s %s\n"):format(wl.name, impl.name,
+        s.failed and s.failed or (si(s.rate) .. " " .. wl.unit .. (s.saturated_runs > 0 and " (load generator saturated)" or ""))))
     end
   end
   local rows = table_rows(res, impls, wls)
