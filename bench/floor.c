@@ -10,7 +10,12 @@
  * The methods are told apart by their bytes: `echo` answers with the bytes
  * of its params inside the brackets, `sleep` answers after 1 ms on a timer,
  * `stream` [n] writes n `tick` notifications (the counter is the only thing
- * formatted) before its answer; anything else gets the result 3. A batch
+ * formatted) before its answer; the LSP-like methods of bench/peers/ours.lua
+ * are answered as cheaply as their answers allow: `complete` [n] with its
+ * completion list (built once per n, by lsp_like.lua's rules),
+ * `diagnostics` with the count of "severity" keys in its params, `did_open`
+ * with the digits after its "version" key; anything else gets the result
+ * 3. A batch
  * gets an array with one result 3 per member, however long. The answers to
  * one read go out in one write. */
 #include "answers.h"
@@ -126,6 +131,75 @@ static void answer_echo(out *o, const message *m, const char *body, size_t len)
     put(o, head, sizeof head - 1);
     put(o, m->params + 1, m->params_len - 2);
     put(o, tail, strlen(tail));
+}
+
+/* A result text answered with the request's id, framed. */
+static void answer_with(out *o, const message *m, const char *result, size_t n)
+{
+    static out text;
+    text.len = 0;
+    put(&text, "{\"jsonrpc\":\"2.0\",\"result\":", 26);
+    put(&text, result, n);
+    put(&text, ",\"id\":", 6);
+    if (m->has_id)
+        put(&text, m->id_text, m->id_len);
+    else
+        put(&text, "null", 4);
+    put(&text, "}", 1);
+    frame(o, text.data, text.len);
+}
+
+/* complete(n): lsp_like.lua's completion list, made once per n. */
+static void answer_complete(out *o, const message *m)
+{
+    static out list;
+    static unsigned long made_for;
+    unsigned long n = m->params != NULL ? strtoul(m->params + 1, NULL, 10) : 0, i;
+    if (n != made_for || list.len == 0) {
+        list.len = 0;
+        put(&list, "{\"isIncomplete\":false,\"items\":[", 31);
+        for (i = 1; i <= n; i++) {
+            char item[512];
+            int k = snprintf(item, sizeof item,
+                "%s{\"label\":\"item_%lu_\xc3\xa9\xe2\x9c\x93\",\"kind\":%lu,"
+                "\"detail\":\"fn(x: \\\"int\\\") -> %lu\","
+                "\"documentation\":\"Line one\\nline \\\"two\\\"\\ttabbed \xe4\xb8\xad\xe6\x96\x87\","
+                "\"sortText\":\"%05lu\",\"insertText\":\"item_%lu(${1:x})\","
+                "\"data\":{\"id\":%lu,\"position\":{\"line\":%lu,\"character\":%lu}}}",
+                i > 1 ? "," : "", i, i % 25 + 1, i, i, i, i, i, i % 80);
+            put(&list, item, (size_t)k);
+        }
+        put(&list, "]}", 2);
+        made_for = n;
+    }
+    answer_with(o, m, list.data, list.len);
+}
+
+/* diagnostics(report): how many "severity" keys its params hold. */
+static void answer_count(out *o, const message *m)
+{
+    const char *p = m->params, *end = m->params + m->params_len;
+    unsigned long n = 0;
+    char digits[24];
+    while (p != NULL && (p = memmem(p, (size_t)(end - p), "\"severity\":", 11)) != NULL) {
+        n++;
+        p += 11;
+    }
+    answer_with(o, m, digits, (size_t)snprintf(digits, sizeof digits, "%lu", n));
+}
+
+/* did_open(params): the digits after its "version" key. */
+static void answer_version(out *o, const message *m)
+{
+    const char *v = m->params ? memmem(m->params, m->params_len, "\"version\":", 10) : NULL;
+    size_t n = 0;
+    if (v == NULL) {
+        answer_with(o, m, "null", 4);
+        return;
+    }
+    for (v += 10; v + n < m->params + m->params_len && v[n] >= '0' && v[n] <= '9'; n++)
+        ;
+    answer_with(o, m, v, n);
 }
 
 static void send_out(client *c, out *o, uv_write_cb done)
@@ -257,6 +331,12 @@ static void answer(client *c, out *o, const char *body, size_t len)
         later *l = new_later(c, &m);
         l->total = m.params != NULL && m.params[0] == '[' ? strtoul(m.params + 1, NULL, 10) : 0;
         stream_more(l);
+    } else if (method_is(&m, "complete")) {
+        answer_complete(o, &m);
+    } else if (method_is(&m, "diagnostics")) {
+        answer_count(o, &m);
+    } else if (method_is(&m, "did_open")) {
+        answer_version(o, &m);
     } else {
         answer_one(o, &m);
     }

@@ -2,7 +2,8 @@
  * the CPU the way a Node or Lua client would.
  *
  *   loadgen HOST PORT [-c CONNECTIONS] [-n IN_FLIGHT] [-b BATCH]
- *           [-m METHOD] [-p PARAMS_JSON] [-r RESULT_JSON] [-s ECHO_BYTES]
+ *           [-m METHOD] [-p PARAMS_JSON | -P PARAMS_FILE] [-r RESULT_JSON]
+ *           [-L RESULT_LENGTH] [-s ECHO_BYTES]
  *           [-d SECONDS] [-w WARMUP_SECONDS]        duration mode (default)
  *           [-N CALLS] [-W WARMUP_CALLS]            count mode
  *           [-o NOTIFICATIONS] [-W WARMUP_NOTIFICATIONS]   one-way mode
@@ -44,6 +45,7 @@ typedef struct bytes {
 
 typedef struct options {
     const char *host, *method, *params, *result;
+    size_t result_len;        /* -L: the result's length, when its bytes vary */
     int port, connections, in_flight, batch;
     double seconds, warmup;
     uint64_t echo_bytes, calls, warmup_calls, notifications;
@@ -251,7 +253,8 @@ static void check_one(void *ud, const message *m)
     c->awaiting[id % ID_RING] = 0;
     want = expected_result(c->b, &want_len);
     if (m->error != NULL || m->result == NULL
-        || (want != NULL && (m->result_len != want_len || memcmp(m->result, want, want_len) != 0)))
+        || (want != NULL && (m->result_len != want_len || memcmp(m->result, want, want_len) != 0))
+        || (c->b->o.result_len > 0 && m->result_len != c->b->o.result_len))
         t->bad++;
     else
         t->good++;
@@ -436,9 +439,25 @@ static double percentile(const bench *b, double q)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen HOST PORT [-c CONNS] [-n IN_FLIGHT] [-b BATCH] [-m METHOD] "
-                    "[-p PARAMS] [-r RESULT] [-s ECHO_BYTES] [-d SECONDS] [-w WARMUP] [-N CALLS] "
+                    "[-p PARAMS | -P FILE] [-r RESULT] [-L RESULT_LENGTH] [-s ECHO_BYTES] [-d SECONDS] [-w WARMUP] [-N CALLS] "
                     "[-W WARMUP_CALLS] [-o NOTIFICATIONS]\n");
     exit(2);
+}
+
+/* The whole of a file, NUL-terminated (-P: params too large for a flag). */
+static const char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text;
+    long n;
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        die("cannot read the -P file", 0);
+    text = (char *)must(malloc((size_t)n + 1));
+    if (fread(text, 1, (size_t)n, f) != (size_t)n)
+        die("cannot read the -P file", 0);
+    text[n] = '\0';
+    fclose(f);
+    return text;
 }
 
 static void parse(int argc, char **argv, options *o)
@@ -464,6 +483,8 @@ static void parse(int argc, char **argv, options *o)
         else if (!strcmp(f, "-m")) o->method = v;
         else if (!strcmp(f, "-p")) o->params = v;
         else if (!strcmp(f, "-r")) o->result = v;
+        else if (!strcmp(f, "-P")) o->params = read_file(v);
+        else if (!strcmp(f, "-L")) o->result_len = strtoull(v, NULL, 10);
         else if (!strcmp(f, "-s")) o->echo_bytes = strtoull(v, NULL, 10), o->method = "echo";
         else if (!strcmp(f, "-w")) o->warmup = atof(v);
         else if (!strcmp(f, "-N")) o->calls = strtoull(v, NULL, 10);

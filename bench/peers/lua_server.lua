@@ -8,9 +8,12 @@
 -- Listens on TCP 127.0.0.1:PORT, prints "listening on tcp://127.0.0.1:<port>",
 -- serves Content-Length framed JSON-RPC (batches too) until SIGTERM/SIGINT.
 -- Methods, positional params: add(a, b), echo(x), sleep(ms) -> ms after a
--- timer, stream(n) -> n notifications "tick" [i], then the result n.
+-- timer, stream(n) -> n notifications "tick" [i], then the result n; and
+-- the LSP-like ones of ours.lua (add_named takes {a, b}).
 local uv = require "luv"
 local cjson = require "cjson"
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local lsp_like = dofile(here .. "/lsp_like.lua")
 
 local SLICE = 100   -- notifications written between two waits in stream()
 local TUNED = arg[2] == "--tuned"
@@ -113,6 +116,12 @@ function methods.add(_, a, b) return a + b end
 
 function methods.echo(_, x) return x end
 
+-- The LSP-like methods (lsp_like.lua); add_named takes its params by name.
+function methods.add_named(_, p) return p.a + p.b end
+function methods.complete(_, n) return lsp_like.completion(n) end
+function methods.diagnostics(_, report) return #report.diagnostics end
+function methods.did_open(_, p) return p.textDocument.version end
+
 function methods.sleep(_, ms)
   ms = math.tointeger(ms) or error("sleep: ms must be a whole number")
   local co, timer = coroutine.running(), uv.new_timer()
@@ -176,8 +185,12 @@ local function call(conn, msg, done)
     return done(id ~= nil and error_response(id, -32601, "Method not found") or nil)
   end
   local params = type(msg.params) == "table" and msg.params or {}
+  -- positional params are the arguments; named ones arrive as one table
+  local named = #params == 0 and next(params) ~= nil
   coroutine.wrap(function()
-    local ok, result = pcall(fn, conn, unpack(params, 1, #params))
+    local ok, result
+    if named then ok, result = pcall(fn, conn, params)
+    else ok, result = pcall(fn, conn, unpack(params, 1, #params)) end
     if id == nil then
       done(nil)
     elseif ok then

@@ -3,16 +3,38 @@
 // Listens on TCP 127.0.0.1:PORT, prints "listening on tcp://127.0.0.1:<port>",
 // serves Content-Length framed JSON-RPC until SIGTERM/SIGINT. Methods, with
 // positional params: add(a, b), echo(x), sleep(ms) -> ms after a timer,
-// stream(n) -> n notifications "tick" [i], then the result n. Batches are left
+// stream(n) -> n notifications "tick" [i], then the result n, and the
+// LSP-like ones of bench/peers/ours.lua. Batches are left
 // to the library (vscode-jsonrpc ignores them: no answer).
 'use strict';
 const net = require('net');
 const rpc = require('vscode-jsonrpc/node');
 
+// The LSP-like messages, by the rules of bench/peers/lsp_like.lua.
+function completion(n) {
+  const items = [];
+  for (let i = 1; i <= n; i++) {
+    items.push({
+      label: 'item_' + i + '_\u00e9\u2713',
+      kind: i % 25 + 1,
+      detail: 'fn(x: "int") -> ' + i,
+      documentation: 'Line one\nline "two"\ttabbed \u4e2d\u6587',
+      sortText: String(i).padStart(5, '0'),
+      insertText: 'item_' + i + '(${1:x})',
+      data: { id: i, position: { line: i, character: i % 80 } },
+    });
+  }
+  return { isIncomplete: false, items };
+}
+
 const methods = {
   add: (a, b) => a + b,
   echo: (x) => x,
   sleep: (ms) => new Promise((resolve) => setTimeout(() => resolve(ms), ms)),
+  add_named: (p) => p.a + p.b,
+  complete: (n) => completion(n),
+  diagnostics: (report) => report.diagnostics.length,
+  did_open: (p) => p.textDocument.version,
 };
 
 function serve(socket) {
