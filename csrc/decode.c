@@ -117,8 +117,7 @@ static const char *scan_plain(decoder *d, const char *p)
 {
     const unsigned char *u = (const unsigned char *)p, *end = (const unsigned char *)d->end;
     for (;;) {
-        while (u < end && string_class[*u] == C_PLAIN)
-            u++;
+        u = jr_skip_plain_ascii(u, end);
         if (u < end && string_class[*u] == C_HIGH) {
             size_t n = jr_utf8_seqlen(u, end);
             if (n == 0) {

@@ -143,13 +143,13 @@ static int encode_string(encoder *e, const char *s, size_t n)
         return oom(e);
     b->data[b->len++] = '"';
     while (u < end) {
-        unsigned c = *u;
+        unsigned c;
         char esc[6];
         size_t elen = 2;
-        if (escape_class[c] == 0) {
-            u++;
-            continue;
-        }
+        u = jr_skip_plain_ascii(u, end);
+        if (u == end)
+            break;
+        c = *u;   /* not plain ASCII: UTF-8 to check, or a byte to escape */
         if (escape_class[c] == 2) {
             size_t len = jr_utf8_seqlen(u, end);
             if (len == 0) {

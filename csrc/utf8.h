@@ -4,6 +4,33 @@
 #define JSONRPC_UTF8_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Past the bytes from u that a JSON string holds as they are and that need
+ * no UTF-8 check: ASCII from 0x20 up, but for '"' and '\\'. Eight bytes at a
+ * time (a word's bytes tested at once), then one at a time; the caller
+ * looks at the byte it stops on. Strings of real messages are mostly such
+ * bytes, and this is where encoding and decoding them spend their time. */
+static inline const unsigned char *jr_skip_plain_ascii(const unsigned char *u,
+                                                       const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - u >= 8) {
+        uint64_t x, quote, slash;
+        memcpy(&x, u, 8);
+        quote = x ^ (ones * '"');
+        slash = x ^ (ones * '\\');
+        /* a byte with its high bit set, below 0x20, or equal to '"' or '\\' */
+        if ((x | ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash))
+            & highs)
+            break;
+        u += 8;
+    }
+    while (u < end && *u >= 0x20 && *u < 0x80 && *u != '"' && *u != '\\')
+        u++;
+    return u;
+}
 
 /* Length of the valid UTF-8 sequence starting at p (p < end), or 0. */
 static inline size_t jr_utf8_seqlen(const unsigned char *p, const unsigned char *end)
