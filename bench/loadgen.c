@@ -7,6 +7,7 @@
  *           [-d SECONDS] [-w WARMUP_SECONDS]        duration mode (default)
  *           [-N CALLS] [-W WARMUP_CALLS]            count mode
  *           [-o NOTIFICATIONS] [-W WARMUP_NOTIFICATIONS]   one-way mode
+ *           [-R CALLS_PER_SECOND]                   open-loop mode
  *
  * Holds IN_FLIGHT requests (or batches of BATCH requests) in flight on each
  * connection, content-length framing, sending a new one for each answer
@@ -21,7 +22,14 @@
  * One-way mode calls `stream(NOTIFICATIONS)` and counts the `tick`
  * notifications the server sends before its answer (checking that they
  * arrive in order); the rate is notifications per second.
- * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us, errors,
+ * Open-loop mode (-R, with -d and -w) sends calls at a fixed rate over the
+ * connections, never waiting for answers, so a server that stalls is
+ * charged for every call sent meanwhile (no coordinated omission). The
+ * calls due go out each millisecond (libuv's timer resolution), each timed
+ * from that write. More than half the id ring in flight on a connection
+ * stops the run as overloaded.
+ * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us,
+ * p999_us, errors,
  * loadgen_cpu_s (its own CPU over the measured window) and saturated (1
  * when that was over 90% of the window: the rate may be the generator's). */
 #include <inttypes.h>
@@ -47,7 +55,7 @@ typedef struct options {
     const char *host, *method, *params, *result;
     size_t result_len;        /* -L: the result's length, when its bytes vary */
     int port, connections, in_flight, batch;
-    double seconds, warmup;
+    double seconds, warmup, rate;
     uint64_t echo_bytes, calls, warmup_calls, notifications;
 } options;
 
@@ -62,6 +70,8 @@ typedef struct conn {
     bytes out;           /* requests not written yet: one write per read */
     bytes body;          /* scratch for the request being made */
     uint64_t ticks;           /* one-way mode: notifications seen in this call */
+    uint64_t due;             /* open-loop mode: calls sent so far */
+    uint64_t send_time;       /* open-loop mode: when the calls being sent go out */
     struct bench *b;
 } conn;
 
@@ -70,12 +80,13 @@ typedef struct bench {
     uv_loop_t *loop;
     conn *conns;
     bytes params;        /* the params text of every request */
-    int measuring, stopping, open;
+    int measuring, stopping, open, connecting;
     uint64_t start_ns, end_ns;
     double cpu_start, cpu_s;  /* this process's CPU seconds: at the start, over the window */
     uint64_t calls, errors, completed, sent;
     uint64_t *hist;
-    uv_timer_t warmup_timer, stop_timer;
+    uv_timer_t warmup_timer, stop_timer, pace_timer;
+    uint64_t open_at;         /* open-loop mode: when the first call was due */
 } bench;
 
 typedef struct write_req {
@@ -155,7 +166,7 @@ static void send_one(conn *c, const char *method)
     hlen = sprintf(head, "Content-Length: %zu\r\n\r\n", c->body.len);
     put(&c->out, head, (size_t)hlen);
     put(&c->out, c->body.p, c->body.len);
-    c->sent_at[c->next_id % ID_RING] = uv_hrtime();
+    c->sent_at[c->next_id % ID_RING] = c->send_time ? c->send_time : uv_hrtime();
     c->next_id += (uint64_t)count;
     c->in_flight++;
 }
@@ -279,6 +290,7 @@ static void check_response(conn *c, const char *body, size_t len, tally *t)
 }
 
 static int is_mode_count(const bench *b) { return b->o.calls > 0; }
+static int is_mode_open(const bench *b) { return b->o.rate > 0; }
 static int is_mode_one_way(const bench *b) { return b->o.notifications > 0; }
 
 /* One-way mode: a tick must carry the next number. */
@@ -346,7 +358,7 @@ static void on_response(conn *c, const char *body, size_t len)
             stop_measuring(b);
         if (!b->stopping && b->sent < b->o.warmup_calls + b->o.calls)
             b->sent++, send_one(c, b->o.method);
-    } else if (!b->stopping) {
+    } else if (!b->stopping && !is_mode_open(b)) {
         send_one(c, b->o.method);
     }
     if (b->stopping && c->in_flight == 0)
@@ -389,6 +401,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     flush(c);
 }
 
+static void pace(uv_timer_t *t);
+
 static void connected(uv_connect_t *req, int status)
 {
     conn *c = (conn *)req->data;
@@ -399,6 +413,9 @@ static void connected(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     if (is_mode_one_way(b)) {
         start_stream(c);
+    } else if (is_mode_open(b)) {
+        if (--b->connecting == 0)   /* all connected: the clock starts */
+            uv_timer_start(&b->pace_timer, pace, 1, 1);
     } else {
         for (i = 0; i < b->o.in_flight; i++) {
             if (is_mode_count(b)) {
@@ -410,6 +427,45 @@ static void connected(uv_connect_t *req, int status)
         }
     }
     flush(c);
+}
+
+/* Open-loop mode, every millisecond: each connection sends the calls that
+ * fell due meanwhile (its share of the rate). */
+static void pace(uv_timer_t *t)
+{
+    bench *b = (bench *)t->data;
+    uint64_t now = uv_hrtime();
+    double per_ns = b->o.rate / 1e9 / b->o.connections;
+    int i;
+    if (b->stopping) {
+        uv_timer_stop(t);
+        for (i = 0; i < b->o.connections; i++) {
+            conn *c = &b->conns[i];
+            if (c->in_flight == 0 && !uv_is_closing((uv_handle_t *)&c->tcp))
+                uv_close((uv_handle_t *)&c->tcp, closed);
+        }
+        return;
+    }
+    if (b->open_at == 0)
+        b->open_at = now;
+    for (i = 0; i < b->o.connections; i++) {
+        conn *c = &b->conns[i];
+        uint64_t want = (uint64_t)((double)(now - b->open_at) * per_ns);
+        while (c->due < want) {
+            if (c->in_flight >= ID_RING / 2) {
+                fprintf(stderr, "loadgen: overloaded: %d calls in flight on a connection\n",
+                        c->in_flight);
+                b->errors++;
+                stop_measuring(b);
+                return;
+            }
+            c->send_time = now;
+            send_one(c, b->o.method);
+            c->due++;
+        }
+        c->send_time = 0;
+        flush(c);
+    }
 }
 
 static void warmed_up(uv_timer_t *t)
@@ -440,7 +496,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: loadgen HOST PORT [-c CONNS] [-n IN_FLIGHT] [-b BATCH] [-m METHOD] "
                     "[-p PARAMS | -P FILE] [-r RESULT] [-L RESULT_LENGTH] [-s ECHO_BYTES] [-d SECONDS] [-w WARMUP] [-N CALLS] "
-                    "[-W WARMUP_CALLS] [-o NOTIFICATIONS]\n");
+                    "[-W WARMUP_CALLS] [-o NOTIFICATIONS] [-R CALLS_PER_SECOND]\n");
     exit(2);
 }
 
@@ -490,6 +546,7 @@ static void parse(int argc, char **argv, options *o)
         else if (!strcmp(f, "-N")) o->calls = strtoull(v, NULL, 10);
         else if (!strcmp(f, "-W")) o->warmup_calls = strtoull(v, NULL, 10);
         else if (!strcmp(f, "-o")) o->notifications = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "-R")) o->rate = atof(v);
         else usage();
     }
     if (i != argc || o->in_flight < 1 || o->in_flight > MAX_IN_FLIGHT || o->connections < 1
@@ -526,8 +583,13 @@ int main(int argc, char **argv)
         c->tcp.data = c;
         c->connect.data = c;
         b.open++;
+        b.connecting++;
         if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr, connected) != 0)
             die("connect", 0);
+    }
+    if (is_mode_open(&b)) {
+        uv_timer_init(b.loop, &b.pace_timer);
+        b.pace_timer.data = &b;
     }
     if (!is_mode_count(&b) && !is_mode_one_way(&b)) {
         uv_timer_init(b.loop, &b.warmup_timer);
@@ -545,10 +607,12 @@ int main(int argc, char **argv)
     /* saturated: the generator itself was busy nearly all the window, so
      * the rate may be its limit rather than the server's */
     printf("{\"calls\":%" PRIu64 ",\"seconds\":%.4f,\"calls_per_s\":%.1f,\"p50_us\":%.1f,"
-           "\"p99_us\":%.1f,\"errors\":%" PRIu64 ",\"loadgen_cpu_s\":%.4f,\"saturated\":%d}\n",
+           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"errors\":%" PRIu64 ",\"loadgen_cpu_s\":%.4f,"
+           "\"saturated\":%d}\n",
            b.calls, secs, secs > 0 ? (double)b.calls / secs : 0.0,
            is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.5),
-           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.99), b.errors, b.cpu_s,
+           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.99),
+           is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.999), b.errors, b.cpu_s,
            secs > 0 && b.cpu_s / secs > 0.9);
     return b.errors ? 1 : 0;
 }

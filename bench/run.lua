@@ -111,6 +111,12 @@ local function lsp_like_workloads()
       args = { "-m", "complete", "-p", "[28]", "-L", small, "-c", "64", "-n", "4" } },
     { name = "named", title = "named params, 100 in flight", unit = "calls/s",
       args = { "-m", "add_named", "-p", '{"a":1,"b":2}', "-r", "3", "-n", "100" } },
+    -- open loop: a fixed arrival rate every implementation sustains, never
+    -- waiting for answers, so the latencies are the servers' own
+    { name = "open10k", title = "open loop: add at 10k calls/s", unit = "calls/s", open = true,
+      args = { "-R", "10000" } },
+    { name = "open_complete", title = "open loop: completion 6.4 KB at 3k calls/s", unit = "calls/s",
+      open = true, args = { "-m", "complete", "-p", "[28]", "-L", small, "-R", "3000" } },
   }
 end
 
@@ -290,7 +296,7 @@ local function median(values)
 end
 
 local function summarize(runs)
-  local rates, p50s, p99s, rss, failed, saturated = {}, {}, {}, 0, nil, 0
+  local rates, p50s, p99s, p999s, rss, failed, saturated = {}, {}, {}, {}, 0, nil, 0
   local server_cpu, gen_cpu, loads = {}, {}, {}
   for _, r in ipairs(runs) do
     if r.failed then failed = r.failed
@@ -298,6 +304,7 @@ local function summarize(runs)
       rates[#rates + 1] = r.calls_per_s
       p50s[#p50s + 1] = r.p50_us
       p99s[#p99s + 1] = r.p99_us
+      p999s[#p999s + 1] = r.p999_us
       if r.rss and r.rss > rss then rss = r.rss end
       if r.saturated == 1 then saturated = saturated + 1 end
       server_cpu[#server_cpu + 1] = r.server_cpu_us_per_call
@@ -308,7 +315,8 @@ local function summarize(runs)
   if failed then return { failed = failed } end
   table.sort(rates)
   return { rate = median(rates), min = rates[1], max = rates[#rates],
-           p50_us = median(p50s), p99_us = median(p99s), rss = rss, runs = #rates,
+           p50_us = median(p50s), p99_us = median(p99s), p999_us = median(p999s), rss = rss,
+           runs = #rates,
            saturated_runs = saturated, server_cpu_us_per_call = median(server_cpu),
            loadgen_cpu_us_per_call = median(gen_cpu), loadavg = median(loads) }
 end
@@ -451,19 +459,19 @@ end
 
 local function table_rows(res, selected_impls, selected_wls)
   local rows = {}
-  rows[1] = { "workload", "implementation", "rate (median)", "min - max", "p50", "p99", "peak RSS",
-              "server CPU/call", "ours / this" }
+  rows[1] = { "workload", "implementation", "rate (median)", "min - max", "p50", "p99", "p99.9",
+              "peak RSS", "server CPU/call", "ours / this" }
   for _, wl in ipairs(selected_wls) do
     local ours = res[wl.name].ours
     for _, impl in ipairs(selected_impls) do
       local s = res[wl.name][impl.name]
       local row
       if s.failed then
-        row = { wl.title, impl.title, s.failed, "", "", "", "", "", "" }
+        row = { wl.title, impl.title, s.failed, "", "", "", "", "", "", "" }
       else
         -- *: in some run the load generator itself was saturated
         row = { wl.title, impl.title, si(s.rate) .. " " .. wl.unit .. (s.saturated_runs > 0 and " *" or ""),
-                si(s.min) .. " - " .. si(s.max), us(s.p50_us), us(s.p99_us), mib(s.rss),
+                si(s.min) .. " - " .. si(s.max), us(s.p50_us), us(s.p99_us), us(s.p999_us), mib(s.rss),
                 s.server_cpu_us_per_call and ("%.2f us"):format(s.server_cpu_us_per_call) or "-",
                 impl.name == "ours" and "" or fmt_ratio(ours and not ours.failed and ratio(ours.rate, s.rate)) }
       end

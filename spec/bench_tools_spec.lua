@@ -44,12 +44,20 @@ describe("the benchmark tools", function()
     for _, args in ipairs({
       "-n 1 -d 0.1 -w 0", "-c 2 -n 50 -d 0.1 -w 0", "-c 2 -b 20 -n 1 -d 0.1 -w 0",
       "-s 100000 -N 3 -W 1", "-o 20000 -W 100", "-m sleep -p [1] -n 16 -d 0.1 -w 0",
+      "-R 2000 -c 2 -d 0.3 -w 0.1",
     }) do
       local r, code, out = loadgen(ours_port, args)
       assert.equal(0, code, args .. ": " .. out)
       assert.equal(0, r.errors, args)
       assert.is_true(r.calls > 0, args)
     end
+  end)
+
+  it("keeps an open loop's rate whatever the answers do", function()
+    local r = loadgen(ours_port, "-R 4000 -d 0.5 -w 0.1")
+    assert.equal(0, r.errors)
+    assert.is_true(math.abs(r.calls_per_s - 4000) < 200, tostring(r.calls_per_s))
+    assert.is_true(r.p999_us >= r.p99_us and r.p99_us >= r.p50_us)
   end)
 
   it("counts every notification of a one-way run", function()
