@@ -319,8 +319,8 @@ local function main()
   end
   print("")
 
-  local header = format("%-9s %12s %12s %8s %8s %14s", "workload", "ours call/s",
-    "Lua call/s", "ratio", "ratio~", "ours ns/call")
+  local header = format("%-9s %12s %12s %8s %11s %14s", "workload", "ours call/s",
+    "Lua call/s", "ratio", "spread", "ours ns/call")
   print(header)
   print(string.rep("-", #header))
   io.stdout:flush()
@@ -329,25 +329,29 @@ local function main()
   for _, w in ipairs(workloads) do
     if not ONLY or w.name:find(ONLY, 1, true) then
       local row = {name = w.name}
-      local ob, om, oe, lb, lm, le
+      local r, err, ob, lb
       if ours then
-        ob, om, oe = measure(ours, w.text)
-        if oe then print("  ours " .. w.name .. " error: " .. oe) end
+        -- timed alternately, a pair per round: the ratio is the median of
+        -- the rounds' ratios, with its spread
+        r, err = support.compare(ours.handle, ours, w.text, lua_d.handle, lua_d, w.text, TARGET)
+        if err then print("  " .. w.name .. " error: " .. err) end
+        ob, lb = r and r.t1, r and r.t2
+      else
+        local le
+        lb, _, le = measure(lua_d, w.text)
+        if le then print("  pure-Lua " .. w.name .. " error: " .. le) end
       end
-      lb, lm, le = measure(lua_d, w.text)
-      if le then print("  pure-Lua " .. w.name .. " error: " .. le) end
       row.ours = ob and w.calls / ob
       row.lua = lb and w.calls / lb
-      row.ratio = (ob and lb) and lb / ob
-      row.ratio_med = (om and lm) and lm / om
-      print(format("%-9s %12s %12s %8s %8s %14s", w.name, fmt_ops(row.ours),
-        fmt_ops(row.lua), fmt_ratio(row.ratio), fmt_ratio(row.ratio_med),
+      row.ratio = r and r.ratio
+      print(format("%-9s %12s %12s %8s %11s %14s", w.name, fmt_ops(row.ours),
+        fmt_ops(row.lua), fmt_ratio(row.ratio), r and format("%.2f-%.2f", r.min, r.max) or "",
         ob and format("%.0f", ob / w.calls * 1e9) or "n/a"))
       io.stdout:flush()
       rows[#rows + 1] = row
     end
   end
-  print("(ratio: ours/pure-Lua on the best repetition; ratio~: on the median)")
+  print("(ratio: ours/pure-Lua, the median of rounds timing both alternately; spread: their min-max)")
 
   print("")
   local below = {}

@@ -42,6 +42,46 @@ local function calibrate(fn, a, b, target)
   return n, run(fn, a, b, n)
 end
 
+--- Two functions timed alternately (fn1(a1, b1) and fn2(a2, b2), which goes first
+-- swapping each round), so that background load and frequency changes fall
+-- on both alike; REPS rounds (at least 5). Returns the median ratio of
+-- their times per call (fn2 / fn1: above 1 when fn1 is faster), its min
+-- and max over the rounds, and each one's median seconds per call; or
+-- nil and an error.
+function M.compare(fn1, a1, b1, fn2, a2, b2, target)
+  target = tonumber(os.getenv("BENCH_TARGET") or "") or target or 0.3
+  local ok, r = pcall(function()
+    run(fn1, a1, b1, 10)
+    run(fn2, a2, b2, 10)
+    local n1 = calibrate(fn1, a1, b1, target)
+    local n2 = calibrate(fn2, a2, b2, target)
+    local ratios, t1s, t2s = {}, {}, {}
+    for i = 1, math.max(5, M.REPS) do
+      local t1, t2
+      collectgarbage()
+      if i % 2 == 1 then
+        t1 = run(fn1, a1, b1, n1) / n1
+        collectgarbage()
+        t2 = run(fn2, a2, b2, n2) / n2
+      else
+        t2 = run(fn2, a2, b2, n2) / n2
+        collectgarbage()
+        t1 = run(fn1, a1, b1, n1) / n1
+      end
+      ratios[i], t1s[i], t2s[i] = t2 / t1, t1, t2
+    end
+    local function median(v)
+      sort(v)
+      local m = #v
+      return (m % 2 == 1) and v[(m + 1) / 2] or (v[m / 2] + v[m / 2 + 1]) / 2
+    end
+    local med = median(ratios)
+    return { ratio = med, min = ratios[1], max = ratios[#ratios], t1 = median(t1s), t2 = median(t2s) }
+  end)
+  if ok then return r end
+  return nil, tostring(r)
+end
+
 --- Seconds per call of fn(a, b): the best and the median of REPS
 -- repetitions of about `target` seconds each (BENCH_TARGET overrides it);
 -- or nil, nil, err when fn fails.
