@@ -6,6 +6,7 @@
  * shows how close one comes to the limit.
  *
  *   floor HOST PORT      (port 0 picks one; prints "listening on tcp://...")
+ *   floor stdio:         (one connection on stdin and stdout; EOF ends it)
  *
  * The methods are told apart by their bytes: `echo` answers with the bytes
  * of its params inside the brackets, `sleep` answers after 1 ms on a timer,
@@ -23,6 +24,8 @@
 
 typedef struct client {
     uv_tcp_t tcp;
+    uv_pipe_t in_pipe, out_pipe;   /* stdio: stdin and stdout */
+    uv_stream_t *rd, *wr;     /* where requests come from and answers go */
     inbuf in;
     int refs;                 /* the handle, and each timer or stream going on */
 } client;
@@ -205,7 +208,7 @@ static void answer_version(out *o, const message *m)
 static void send_out(client *c, out *o, uv_write_cb done)
 {
     uv_buf_t w = uv_buf_init(o->data, (unsigned)o->len);
-    if (uv_write(&o->req, (uv_stream_t *)&c->tcp, &w, 1, done) != 0)
+    if (uv_write(&o->req, c->wr, &w, 1, done) != 0)
         done(&o->req, -1);
 }
 
@@ -251,7 +254,7 @@ static void answer_later(later *l, const char *result)
 static void slept(uv_timer_t *t)
 {
     later *l = (later *)t->data;
-    if (!uv_is_closing((uv_handle_t *)&l->c->tcp))
+    if (!uv_is_closing((uv_handle_t *)l->c->rd))
         answer_later(l, "1");
     uv_close((uv_handle_t *)t, later_closed);
 }
@@ -262,7 +265,7 @@ static void stream_written(uv_write_t *req, int status)
 {
     later *l = (later *)req->data;
     written(req, status);
-    if (status < 0 || uv_is_closing((uv_handle_t *)&l->c->tcp)) {
+    if (status < 0 || uv_is_closing((uv_handle_t *)l->c->rd)) {
         uv_close((uv_handle_t *)&l->timer, later_closed);
         return;
     }
@@ -355,6 +358,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     size_t len;
     (void)buf;
     if (n < 0) {
+        if (c->wr != c->rd)   /* stdio: the editor closed our stdin, we are done */
+            exit(0);
         uv_close((uv_handle_t *)s, closed);
         return;
     }
@@ -380,6 +385,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->refs = 1;
     uv_tcp_init(loop, &c->tcp);
     c->tcp.data = c;
+    c->rd = c->wr = (uv_stream_t *)&c->tcp;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) == 0) {
         uv_tcp_nodelay(&c->tcp, 1);
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
@@ -388,17 +394,37 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
+/* stdio: one client on stdin and stdout. */
+static int serve_stdio(void)
+{
+    client *c = (client *)must(calloc(1, sizeof *c));
+    c->refs = 1;
+    uv_pipe_init(loop, &c->in_pipe, 0);
+    uv_pipe_init(loop, &c->out_pipe, 0);
+    if (uv_pipe_open(&c->in_pipe, 0) != 0 || uv_pipe_open(&c->out_pipe, 1) != 0) {
+        fprintf(stderr, "floor: stdin and stdout must be pipes or sockets\n");
+        return 2;
+    }
+    c->in_pipe.data = c->out_pipe.data = c;
+    c->rd = (uv_stream_t *)&c->in_pipe;
+    c->wr = (uv_stream_t *)&c->out_pipe;
+    uv_read_start(c->rd, alloc_cb, read_cb);
+    return uv_run(loop, UV_RUN_DEFAULT);
+}
+
 int main(int argc, char **argv)
 {
     uv_tcp_t server;
     struct sockaddr_in addr;
     struct sockaddr_storage bound;
     int len = sizeof bound;
+    loop = uv_default_loop();
+    if (argc == 2 && !strcmp(argv[1], "stdio:"))
+        return serve_stdio();
     if (argc < 3) {
-        fprintf(stderr, "usage: floor HOST PORT\n");
+        fprintf(stderr, "usage: floor HOST PORT | floor stdio:\n");
         return 2;
     }
-    loop = uv_default_loop();
     uv_ip4_addr(argv[1], atoi(argv[2]), &addr);
     uv_tcp_init(loop, &server);
     if (uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0) != 0

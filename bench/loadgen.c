@@ -8,6 +8,7 @@
  *           [-N CALLS] [-W WARMUP_CALLS]            count mode
  *           [-o NOTIFICATIONS] [-W WARMUP_NOTIFICATIONS]   one-way mode
  *           [-R CALLS_PER_SECOND]                   open-loop mode
+ *   loadgen stdio: [options as above] -- SERVER_ARGV...
  *
  * Holds IN_FLIGHT requests (or batches of BATCH requests) in flight on each
  * connection, content-length framing, sending a new one for each answer
@@ -28,12 +29,19 @@
  * calls due go out each millisecond (libuv's timer resolution), each timed
  * from that write. More than half the id ring in flight on a connection
  * stops the run as overloaded.
+ * With stdio: in place of HOST PORT, the server is a child started from
+ * SERVER_ARGV, spoken to over its stdin and stdout (one connection), as an
+ * editor runs a language server; closing its stdin ends it.
  * Prints one JSON line: calls, seconds, calls_per_s, p50_us, p99_us,
  * p999_us, errors,
  * loadgen_cpu_s (its own CPU over the measured window) and saturated (1
- * when that was over 90% of the window: the rate may be the generator's). */
+ * when that was over 90% of the window: the rate may be the generator's);
+ * with stdio also server_cpu_s (the child's CPU over the window, from
+ * /proc) and server_rss (its peak resident bytes). */
 #include <inttypes.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include "answers.h"
 #include "frames.h"
 
@@ -53,6 +61,7 @@ typedef struct bytes {
 
 typedef struct options {
     const char *host, *method, *params, *result;
+    char **server_argv;       /* stdio: the child to start, NULL for TCP */
     size_t result_len;        /* -L: the result's length, when its bytes vary */
     int port, connections, in_flight, batch;
     double seconds, warmup, rate;
@@ -62,6 +71,8 @@ typedef struct options {
 typedef struct conn {
     uv_tcp_t tcp;
     uv_connect_t connect;
+    uv_pipe_t to_child, from_child;   /* stdio: the child's stdin and stdout */
+    uv_stream_t *rd, *wr;     /* where answers come from and requests go */
     inbuf in;                 /* received bytes */
     uint64_t next_id;
     uint64_t sent_at[ID_RING];
@@ -87,6 +98,10 @@ typedef struct bench {
     uint64_t *hist;
     uv_timer_t warmup_timer, stop_timer, pace_timer;
     uint64_t open_at;         /* open-loop mode: when the first call was due */
+    uv_process_t child;       /* stdio: the server */
+    uv_timer_t kill_timer;    /* stdio: kills a child that outlives its stdin */
+    double child_cpu_start, child_cpu_s;
+    uint64_t child_rss;
 } bench;
 
 typedef struct write_req {
@@ -182,7 +197,7 @@ static void flush(conn *c)
     memcpy(w->data, c->out.p, c->out.len);
     buf = uv_buf_init(w->data, (unsigned)c->out.len);
     c->out.len = 0;
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wrote) != 0)
+    if (uv_write(&w->req, c->wr, &buf, 1, wrote) != 0)
         die("write", 0);
 }
 
@@ -195,11 +210,50 @@ static double cpu_now(void)
            + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* A process's CPU seconds so far and its peak RSS in bytes, from /proc
+ * (stdio: the server is our child; 0 where /proc is not there). */
+static double proc_cpu(int pid)
+{
+    char path[64], text[1024];
+    const char *p;
+    unsigned long utime = 0, stime = 0;
+    FILE *f;
+    size_t n;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* after the command's closing parenthesis: state is field 3, utime 14 */
+    if ((p = strrchr(text, ')')) == NULL
+        || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static uint64_t proc_peak_rss(int pid)
+{
+    char path[64], line[256];
+    unsigned long long kb = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
 static void start_measuring(bench *b)
 {
     b->measuring = 1;
     b->start_ns = uv_hrtime();
     b->cpu_start = cpu_now();
+    if (b->o.server_argv != NULL)
+        b->child_cpu_start = proc_cpu(b->child.pid);
 }
 
 static void stop_measuring(bench *b)
@@ -207,6 +261,10 @@ static void stop_measuring(bench *b)
     if (b->measuring) {
         b->end_ns = uv_hrtime();
         b->cpu_s = cpu_now() - b->cpu_start;
+        if (b->o.server_argv != NULL) {
+            b->child_cpu_s = proc_cpu(b->child.pid) - b->child_cpu_start;
+            b->child_rss = proc_peak_rss(b->child.pid);
+        }
     }
     b->measuring = 0;
     b->stopping = 1;
@@ -227,6 +285,35 @@ static void closed(uv_handle_t *h)
     conn *c = (conn *)h->data;
     if (--c->b->open == 0)
         uv_stop(c->b->loop);
+}
+
+static void kill_child(uv_timer_t *t)
+{
+    bench *b = (bench *)t->data;
+    uv_process_kill(&b->child, SIGKILL);
+}
+
+static void child_exited(uv_process_t *p, int64_t status, int signal)
+{
+    (void)status;
+    (void)signal;
+    uv_close((uv_handle_t *)p, closed);
+}
+
+static int is_closing(conn *c) { return uv_is_closing((uv_handle_t *)c->rd); }
+
+/* Ends a connection; for stdio, closing the child's stdin ends the child,
+ * which is given 5 s before it is killed. */
+static void close_conn(conn *c)
+{
+    bench *b = c->b;
+    if (is_closing(c))
+        return;
+    uv_close((uv_handle_t *)c->rd, closed);
+    if (c->wr != c->rd)
+        uv_close((uv_handle_t *)c->wr, closed);
+    if (b->o.server_argv != NULL)
+        uv_timer_start(&b->kill_timer, kill_child, 5000, 0);
 }
 
 /* The result a response must carry, when it is known: its text and
@@ -315,7 +402,7 @@ static void on_stream_end(conn *c)
     if (b->measuring) {
         b->calls = want;
         stop_measuring(b);
-        uv_close((uv_handle_t *)&c->tcp, closed);
+        close_conn(c);
         return;
     }
     start_measuring(b);
@@ -362,7 +449,7 @@ static void on_response(conn *c, const char *body, size_t len)
         send_one(c, b->o.method);
     }
     if (b->stopping && c->in_flight == 0)
-        uv_close((uv_handle_t *)&c->tcp, closed);
+        close_conn(c);
 }
 
 static void on_frame(conn *c, const char *body, size_t len)
@@ -392,7 +479,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     c->in.len += (size_t)n;
     while (inbuf_next(&c->in, &body, &len)) {
         on_frame(c, body, len);
-        if (uv_is_closing((uv_handle_t *)&c->tcp))
+        if (is_closing(c))
             return;
         if (c->out.len >= EARLY_FLUSH)   /* the server starts on them sooner */
             flush(c);
@@ -410,7 +497,7 @@ static void connected(uv_connect_t *req, int status)
     int i;
     if (status < 0)
         die("connect", status);
-    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    uv_read_start(c->rd, alloc_cb, read_cb);
     if (is_mode_one_way(b)) {
         start_stream(c);
     } else if (is_mode_open(b)) {
@@ -441,8 +528,8 @@ static void pace(uv_timer_t *t)
         uv_timer_stop(t);
         for (i = 0; i < b->o.connections; i++) {
             conn *c = &b->conns[i];
-            if (c->in_flight == 0 && !uv_is_closing((uv_handle_t *)&c->tcp))
-                uv_close((uv_handle_t *)&c->tcp, closed);
+            if (c->in_flight == 0)
+                close_conn(c);
         }
         return;
     }
@@ -518,11 +605,21 @@ static const char *read_file(const char *path)
 
 static void parse(int argc, char **argv, options *o)
 {
-    int i;
+    int i = 3, end;
     if (argc < 3)
         usage();
     o->host = argv[1];
-    o->port = atoi(argv[2]);
+    if (!strcmp(o->host, "stdio:")) {   /* options, then -- and the server's argv */
+        for (end = 2; end < argc && strcmp(argv[end], "--") != 0; end++)
+            ;
+        if (end + 1 >= argc)
+            usage();
+        o->server_argv = argv + end + 1;
+        argc = end;
+        i = 2;
+    } else {
+        o->port = atoi(argv[2]);
+    }
     o->connections = 1;
     o->in_flight = 1;
     o->batch = 1;
@@ -530,7 +627,7 @@ static void parse(int argc, char **argv, options *o)
     o->warmup = 0.5;
     o->method = "add";
     o->params = "[1,2]";
-    for (i = 3; i + 1 < argc; i += 2) {
+    for (; i + 1 < argc; i += 2) {
         const char *f = argv[i], *v = argv[i + 1];
         if (!strcmp(f, "-c")) o->connections = atoi(v);
         else if (!strcmp(f, "-n")) o->in_flight = atoi(v);
@@ -554,9 +651,47 @@ static void parse(int argc, char **argv, options *o)
         die("bad counts", 0);
     if (o->notifications > 0)
         o->connections = 1, o->in_flight = 1, o->batch = 1;
+    if (o->server_argv != NULL && o->connections != 1)
+        die("stdio is one connection", 0);
     if (o->result == NULL && o->notifications == 0 && !strcmp(o->method, "add")
         && !strcmp(o->params, "[1,2]"))
         o->result = "3";   /* the default call: its answer is known */
+}
+
+/* stdio: the server as a child on two pipes, "connected" at once. */
+static void start_child(bench *b)
+{
+    conn *c = &b->conns[0];
+    uv_process_options_t po;
+    uv_stdio_container_t io[3];
+    int rc;
+    uv_pipe_init(b->loop, &c->to_child, 0);
+    uv_pipe_init(b->loop, &c->from_child, 0);
+    c->to_child.data = c->from_child.data = c;
+    c->wr = (uv_stream_t *)&c->to_child;
+    c->rd = (uv_stream_t *)&c->from_child;
+    io[0].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    io[0].data.stream = c->wr;
+    io[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    io[1].data.stream = c->rd;
+    io[2].flags = UV_INHERIT_FD;
+    io[2].data.fd = 2;
+    memset(&po, 0, sizeof po);
+    po.file = b->o.server_argv[0];
+    po.args = b->o.server_argv;
+    po.exit_cb = child_exited;
+    po.stdio = io;
+    po.stdio_count = 3;
+    b->child.data = c;
+    if ((rc = uv_spawn(b->loop, &b->child, &po)) != 0)
+        die("cannot start the server", rc);
+    uv_timer_init(b->loop, &b->kill_timer);
+    b->kill_timer.data = b;
+    uv_unref((uv_handle_t *)&b->kill_timer);
+    b->open += 3;   /* two pipes and the child */
+    b->connecting = 1;
+    c->connect.data = c;
+    connected(&c->connect, 0);
 }
 
 int main(int argc, char **argv)
@@ -571,21 +706,28 @@ int main(int argc, char **argv)
     if (!is_mode_one_way(&b))
         make_params(&b);
     b.loop = uv_default_loop();
-    if (uv_ip4_addr(b.o.host, b.o.port, &addr) != 0)
-        die("address", 0);
     b.conns = (conn *)must(calloc((size_t)b.o.connections, sizeof *b.conns));
     for (i = 0; i < b.o.connections; i++) {
-        conn *c = &b.conns[i];
-        c->b = &b;
-        c->next_id = 1;
-        uv_tcp_init(b.loop, &c->tcp);
-        uv_tcp_nodelay(&c->tcp, 1);
-        c->tcp.data = c;
-        c->connect.data = c;
-        b.open++;
-        b.connecting++;
-        if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr, connected) != 0)
-            die("connect", 0);
+        b.conns[i].b = &b;
+        b.conns[i].next_id = 1;
+    }
+    if (b.o.server_argv != NULL) {
+        start_child(&b);
+    } else {
+        if (uv_ip4_addr(b.o.host, b.o.port, &addr) != 0)
+            die("address", 0);
+        for (i = 0; i < b.o.connections; i++) {
+            conn *c = &b.conns[i];
+            uv_tcp_init(b.loop, &c->tcp);
+            uv_tcp_nodelay(&c->tcp, 1);
+            c->tcp.data = c;
+            c->rd = c->wr = (uv_stream_t *)&c->tcp;
+            c->connect.data = c;
+            b.open++;
+            b.connecting++;
+            if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr, connected) != 0)
+                die("connect", 0);
+        }
     }
     if (is_mode_open(&b)) {
         uv_timer_init(b.loop, &b.pace_timer);
@@ -608,11 +750,14 @@ int main(int argc, char **argv)
      * the rate may be its limit rather than the server's */
     printf("{\"calls\":%" PRIu64 ",\"seconds\":%.4f,\"calls_per_s\":%.1f,\"p50_us\":%.1f,"
            "\"p99_us\":%.1f,\"p999_us\":%.1f,\"errors\":%" PRIu64 ",\"loadgen_cpu_s\":%.4f,"
-           "\"saturated\":%d}\n",
+           "\"saturated\":%d",
            b.calls, secs, secs > 0 ? (double)b.calls / secs : 0.0,
            is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.5),
            is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.99),
            is_mode_one_way(&b) ? 0.0 : percentile(&b, 0.999), b.errors, b.cpu_s,
            secs > 0 && b.cpu_s / secs > 0.9);
+    if (b.o.server_argv != NULL)
+        printf(",\"server_cpu_s\":%.4f,\"server_rss\":%" PRIu64, b.child_cpu_s, b.child_rss);
+    printf("}\n");
     return b.errors ? 1 : 0;
 }

@@ -47,29 +47,38 @@ end
 -- The implementations: how to start each (it prints "listening on
 -- tcp://127.0.0.1:PORT" on stdout or stderr once it listens).
 
+-- stdio_argv: the same served over stdin and stdout (the stdio workloads).
+local function ours(name, title, lua)
+  local argv = { lua, ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
+                 "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" }
+  local stdio_argv = { lua, ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
+                       "--listen", "stdio:" }
+  return { name = name, title = title, argv = argv, stdio_argv = stdio_argv }
+end
+
+local function lua_peer(name, title, lua, tuned)
+  local argv = { lua, HERE .. "/peers/lua_server.lua", "0", tuned }
+  local stdio_argv = { lua, HERE .. "/peers/lua_server.lua", "stdio:", tuned }
+  return { name = name, title = title, argv = argv, stdio_argv = stdio_argv }
+end
+
 local IMPLEMENTATIONS = {
-  { name = "ours", title = "jsonrpc (ours)",
-    argv = { "lua5.4", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
-             "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" } },
+  ours("ours", "jsonrpc (ours)", "lua5.4"),
   -- the same on LuaJIT, as Neovim runs it
-  { name = "ours_jit", title = "jsonrpc (ours, LuaJIT)",
-    argv = { "luajit", ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
-             "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" } },
+  ours("ours_jit", "jsonrpc (ours, LuaJIT)", "luajit"),
   -- pure Lua on luv and cjson, tuned (the answers to one read in one
   -- write), then framed the way Neovim's LSP client does (a write each)
-  { name = "lua_tuned", title = "pure Lua, tuned (luv + cjson)",
-    argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0", "--tuned" } },
-  { name = "lua_tuned_jit", title = "pure Lua, tuned, LuaJIT",
-    argv = { "luajit", HERE .. "/peers/lua_server.lua", "0", "--tuned" } },
-  { name = "lua", title = "pure Lua, Neovim-style (luv + cjson)",
-    argv = { "lua5.4", HERE .. "/peers/lua_server.lua", "0" } },
-  { name = "lua_jit", title = "pure Lua, Neovim-style, LuaJIT",
-    argv = { "luajit", HERE .. "/peers/lua_server.lua", "0" } },
+  lua_peer("lua_tuned", "pure Lua, tuned (luv + cjson)", "lua5.4", "--tuned"),
+  lua_peer("lua_tuned_jit", "pure Lua, tuned, LuaJIT", "luajit", "--tuned"),
+  lua_peer("lua", "pure Lua, Neovim-style (luv + cjson)", "lua5.4"),
+  lua_peer("lua_jit", "pure Lua, Neovim-style, LuaJIT", "luajit"),
   -- Node compiles as it runs: its tail latency is warm-up for a second or two
   { name = "vscode", title = "vscode-jsonrpc (Node)", warmup = 2,
-    argv = { "node", HERE .. "/peers/vscode_server.js", "0" } },
+    argv = { "node", HERE .. "/peers/vscode_server.js", "0" },
+    stdio_argv = { "node", HERE .. "/peers/vscode_server.js", "stdio:" } },
   { name = "floor", title = "floor (C, no JSON)",
-    argv = { ROOT .. "/build/bench/floor", "127.0.0.1", "0" } },
+    argv = { ROOT .. "/build/bench/floor", "127.0.0.1", "0" },
+    stdio_argv = { ROOT .. "/build/bench/floor", "stdio:" } },
 }
 
 ---------------------------------------------------------------------------
@@ -109,6 +118,12 @@ local function lsp_like_workloads()
       args = { "-m", "did_open", "-P", open, "-r", "42", "-n", "16" } },
     { name = "conn64", title = "completion 6.4 KB, 64 conns x 4", unit = "calls/s", lsp = true,
       args = { "-m", "complete", "-p", "[28]", "-L", small, "-c", "64", "-n", "4" } },
+    -- stdio: the server is the load generator's child, on its stdin and
+    -- stdout, as an editor runs a language server
+    { name = "stdio_pipe", title = "stdio: add, 100 in flight", unit = "calls/s", stdio = true,
+      args = { "-n", "100" } },
+    { name = "stdio_complete", title = "stdio: completion 6.4 KB, 16 in flight", unit = "calls/s",
+      stdio = true, lsp = true, args = { "-m", "complete", "-p", "[28]", "-L", small, "-n", "16" } },
     { name = "named", title = "named params, 100 in flight", unit = "calls/s",
       args = { "-m", "add_named", "-p", '{"a":1,"b":2}', "-r", "3", "-n", "100" } },
     -- open loop: a fixed arrival rate every implementation sustains, never
@@ -243,19 +258,33 @@ local function loadavg()
   return text and tonumber(text:match("^(%S+)"))
 end
 
-local function measure(impl, workload, seconds)
-  local server, port = start_server(impl)
-  local args = { "127.0.0.1", port }
-  local warmup = impl.warmup or 0.5
+-- loadgen's arguments for one run of a workload: against a TCP port, or
+-- for stdio with the server's argv (pinned to core 0) after "--".
+local function loadgen_args(impl, workload, seconds, port)
+  local args = workload.stdio and { "stdio:" } or { "127.0.0.1", port }
   for _, a in ipairs(workload.args) do args[#args + 1] = a end
   if not workload.counted then
-    for _, a in ipairs({ "-d", tostring(seconds), "-w", tostring(warmup) }) do args[#args + 1] = a end
+    for _, a in ipairs({ "-d", tostring(seconds), "-w", tostring(impl.warmup or 0.5) }) do
+      args[#args + 1] = a
+    end
   end
+  if workload.stdio then
+    for _, a in ipairs({ "--", "taskset", "-c", "0" }) do args[#args + 1] = a end
+    for _, a in ipairs(impl.stdio_argv) do args[#args + 1] = a end
+  end
+  return args
+end
+
+local function measure(impl, workload, seconds)
+  local server, port
+  if not workload.stdio then server, port = start_server(impl) end
+  local warmup = impl.warmup or 0.5
   local load = loadavg()
-  local gen = spawn({ ROOT .. "/build/bench/loadgen", table.unpack(args) }, 1)
-  -- the server's CPU over loadgen's measured window (duration mode)
+  local gen = spawn({ ROOT .. "/build/bench/loadgen", table.unpack(loadgen_args(impl, workload, seconds, port)) }, 1)
+  -- the server's CPU over loadgen's measured window (duration mode; over
+  -- stdio, loadgen measures its child itself)
   local cpu_from, cpu_to
-  if not workload.counted then
+  if server and not workload.counted then
     local t = uv.new_timer()
     t:start(math.floor(warmup * 1000), 0, function()
       cpu_from = cpu_seconds(server.pid)
@@ -263,11 +292,11 @@ local function measure(impl, workload, seconds)
     end)
   end
   local finished = run_until(function() return gen.exited end, seconds + warmup + 120)
-  local rss = read_status(server.pid, "VmHWM")
-  local server_died = server.exited
+  local rss = server and read_status(server.pid, "VmHWM")
+  local server_died = server and server.exited
   if not finished then gen.handle:kill("sigkill"); run_until(function() return gen.exited end, 3) end
   stop(gen)
-  stop(server)
+  if server then stop(server) end
   local out = table.concat(gen.output)
   local r = decode_line(out:match("{[^\n]*}") or "")
   if not finished or not r or server_died then
@@ -275,8 +304,9 @@ local function measure(impl, workload, seconds)
                       or ("loadgen: " .. out:gsub("%s+$", "")) }
   end
   if r.errors > 0 then return { failed = ("%d bad responses"):format(r.errors) } end
-  r.rss = rss
+  r.rss = rss or r.server_rss
   r.loadavg = load
+  if r.server_cpu_s then cpu_from, cpu_to = 0, r.server_cpu_s end
   if cpu_from and cpu_to and r.calls > 0 then r.server_cpu_us_per_call = (cpu_to - cpu_from) / r.calls * 1e6 end
   if r.calls > 0 then r.loadgen_cpu_us_per_call = r.loadgen_cpu_s / r.calls * 1e6 end
   return r

@@ -53,6 +53,20 @@ describe("the benchmark tools", function()
     end
   end)
 
+  it("drives a server over its stdio, measuring the child's CPU and memory", function()
+    for _, server in ipairs({ lua .. " bin/jsonrpc serve bench/peers/ours.lua --listen stdio:",
+                              "build/bench/floor stdio:" }) do
+      local out, code = sh("build/bench/loadgen stdio: -n 20 -d 0.2 -w 0.05 -- " .. server)
+      local r = {}
+      for k, v in out:gmatch('"([%w_]+)":([%-%d%.]+)') do r[k] = tonumber(v) end
+      assert.equal(0, code, server .. ": " .. out)
+      assert.equal(0, r.errors, server)
+      assert.is_true(r.calls > 100, server)
+      assert.is_true(r.server_rss > 1024 * 1024, server)   -- the child's, read from /proc
+      assert.is_true(r.server_cpu_s > 0, server)
+    end
+  end)
+
   it("keeps an open loop's rate whatever the answers do", function()
     local r = loadgen(ours_port, "-R 4000 -d 0.5 -w 0.1")
     assert.equal(0, r.errors)

@@ -1,6 +1,8 @@
 -- Benchmark peer: a pure-Lua JSON-RPC server on luv and lua-cjson, framed and
 -- dispatched the way Neovim's LSP client (runtime/lua/vim/lsp/rpc.lua) does.
 --   lua5.4 bench/peers/lua_server.lua PORT [--tuned]   (PORT 0 picks a port)
+--   lua5.4 bench/peers/lua_server.lua stdio: [--tuned] (stdin and stdout, as
+--                                     Neovim runs a language server)
 -- As Neovim does it, every response and notification is one tcp:write. With
 -- --tuned, as a competent pure-Lua server would: the answers to one read go
 -- out in one write, and a stream's notifications a slice at a time. Runs on
@@ -59,7 +61,8 @@ end
 local function close(conn)
   if conn.closed then return end
   conn.closed = true
-  conn.tcp:close()
+  if conn.input ~= conn.output then os.exit(0) end   -- stdio: stdin closed
+  conn.input:close()
 end
 
 local function frame(body)
@@ -67,7 +70,7 @@ local function frame(body)
 end
 
 local function write(conn, data, on_written)
-  local ok = conn.tcp:write(data, on_written)
+  local ok = conn.output:write(data, on_written)
   if not ok then close(conn) end   -- the peer is gone
   return ok and true or false
 end
@@ -234,12 +237,13 @@ end
 
 ---------------------------------------------------------------- server
 
-local function serve(tcp)
-  local conn = { tcp = tcp, closed = false }
+-- One connection: requests read from input, answers written to output
+-- (the same TCP socket, or stdin and stdout).
+local function serve(input, output)
+  local conn = { input = input, output = output, closed = false }
   local parse = coroutine.wrap(parser_loop)
   parse()   -- runs up to its first yield, ready for chunks
-  tcp:nodelay(true)
-  tcp:read_start(function(err, chunk)
+  input:read_start(function(err, chunk)
     if err or not chunk then return close(conn) end
     if TUNED then conn.collected = {} end
     local ok, body = pcall(parse, chunk)
@@ -255,13 +259,29 @@ local function serve(tcp)
   end)
 end
 
-local server = uv.new_tcp()
-assert(server:bind("127.0.0.1", tonumber(arg[1]) or 0))
-assert(server:listen(1024, function(err)
-  if err then return end
-  local tcp = uv.new_tcp()
-  if server:accept(tcp) then serve(tcp) else tcp:close() end
-end))
+local function pipe(fd)
+  local p = uv.new_pipe(false)
+  assert(p:open(fd))
+  return p
+end
+
+local server
+if arg[1] == "stdio:" then
+  serve(pipe(0), pipe(1))
+else
+  server = uv.new_tcp()
+  assert(server:bind("127.0.0.1", tonumber(arg[1]) or 0))
+  assert(server:listen(1024, function(err)
+    if err then return end
+    local tcp = uv.new_tcp()
+    if server:accept(tcp) then
+      tcp:nodelay(true)
+      serve(tcp, tcp)
+    else
+      tcp:close()
+    end
+  end))
+end
 
 for _, name in ipairs({ "sigterm", "sigint" }) do
   local signal = uv.new_signal()
@@ -272,6 +292,8 @@ end
 local sigpipe = uv.new_signal()
 sigpipe:start("sigpipe", function() end)
 
-io.stdout:write("listening on tcp://127.0.0.1:", server:getsockname().port, "\n")
-io.stdout:flush()
+if server then
+  io.stdout:write("listening on tcp://127.0.0.1:", server:getsockname().port, "\n")
+  io.stdout:flush()
+end
 uv.run()

@@ -1,5 +1,6 @@
 // Benchmark peer: a JSON-RPC server on vscode-jsonrpc (npm, 8.2.x).
 //   node bench/peers/vscode_server.js PORT      (PORT 0 picks a free port)
+//   node bench/peers/vscode_server.js stdio:    (stdin and stdout; EOF ends it)
 // Listens on TCP 127.0.0.1:PORT, prints "listening on tcp://127.0.0.1:<port>",
 // serves Content-Length framed JSON-RPC until SIGTERM/SIGINT. Methods, with
 // positional params: add(a, b), echo(x), sleep(ms) -> ms after a timer,
@@ -37,10 +38,10 @@ const methods = {
   did_open: (p) => p.textDocument.version,
 };
 
-function serve(socket) {
-  socket.setNoDelay(true);
+// One connection: requests read from input, answers written to output.
+function serve(input, output) {
   const conn = rpc.createMessageConnection(
-    new rpc.StreamMessageReader(socket), new rpc.StreamMessageWriter(socket));
+    new rpc.StreamMessageReader(input), new rpc.StreamMessageWriter(output));
 
   // vscode-jsonrpc writes one message at a time behind a semaphore, and the
   // promise settles once the socket took the bytes: awaiting each one is the
@@ -63,12 +64,21 @@ function serve(socket) {
     throw new rpc.ResponseError(rpc.ErrorCodes.MethodNotFound, 'Method not found');
   });
   conn.onClose(() => conn.dispose());
-  socket.on('error', () => {});   // a peer that resets is just closed
+  input.on('error', () => {});   // a peer that resets is just closed
+  output.on('error', () => {});
   conn.listen();
 }
 
-const server = net.createServer(serve);
-server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
-  process.stdout.write(`listening on tcp://127.0.0.1:${server.address().port}\n`);
-});
+if (process.argv[2] === 'stdio:') {
+  serve(process.stdin, process.stdout);
+  process.stdin.on('end', () => process.exit(0));
+} else {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    serve(socket, socket);
+  });
+  server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
+    process.stdout.write(`listening on tcp://127.0.0.1:${server.address().port}\n`);
+  });
+}
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
