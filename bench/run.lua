@@ -5,7 +5,7 @@
 -- server, so its peak RSS belongs to that workload alone.
 --
 --   lua5.4 bench/run.lua [--runs N] [--seconds S] [--only ours,lua_tuned,...]
---                        [--workloads pingpong,...] [--out DIR]
+--                        [--workloads pingpong,...] [--out DIR] [--before DIR]
 --
 -- Each workload runs in rounds (--runs, 5): every implementation once a
 -- round, in a random order. Prints one table with the median of the runs
@@ -14,6 +14,10 @@
 -- generator was saturated), then the goals; the JSON also has the load
 -- average and the generator's CPU per call; writes DIR/latest.json, DIR/latest.md and DIR/latest.svg (the
 -- chart, when gnuplot is installed). `make bench` installs what it needs.
+-- --before DIR adds ours_before and ours_before_jit: our server from
+-- another checkout (built with make and make LUA=luajit), serving this
+-- tree's bench/peers/ours.lua, for before-and-after figures measured in
+-- the same run.
 local uv = require "luv"
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
@@ -30,6 +34,7 @@ local function parse_args(argv)
     elseif flag == "--only" then o.only = value
     elseif flag == "--workloads" then o.workloads = value
     elseif flag == "--out" then o.out = value
+    elseif flag == "--before" then o.before = value
     else error("unknown argument " .. tostring(flag) .. " (see the head of bench/run.lua)") end
     i = i + 2
   end
@@ -48,11 +53,11 @@ end
 -- tcp://127.0.0.1:PORT" on stdout or stderr once it listens).
 
 -- stdio_argv: the same served over stdin and stdout (the stdio workloads).
-local function ours(name, title, lua)
-  local argv = { lua, ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
+local function ours(name, title, lua, root)
+  local cli = (root or ROOT) .. "/bin/jsonrpc"
+  local argv = { lua, cli, "serve", HERE .. "/peers/ours.lua",
                  "--listen", "tcp://127.0.0.1:0", "--max-message-size", "134217728" }
-  local stdio_argv = { lua, ROOT .. "/bin/jsonrpc", "serve", HERE .. "/peers/ours.lua",
-                       "--listen", "stdio:" }
+  local stdio_argv = { lua, cli, "serve", HERE .. "/peers/ours.lua", "--listen", "stdio:" }
   return { name = name, title = title, argv = argv, stdio_argv = stdio_argv }
 end
 
@@ -144,10 +149,16 @@ local WORKLOADS = {
     args = { "-c", "4", "-b", "100", "-n", "1" },
     unsupported = { vscode = "no batch support" } },
   { name = "echo1m", title = "1 MiB echo", unit = "calls/s", args = { "-s", tostring(MIB), "-n", "1" } },
+  -- large messages: after one call of warm-up, enough calls for a median
+  -- time per call (p50); a fresh server per run, so 5 rounds are 25 and 45
+  -- calls; then a single call to a fresh server, whose peak RSS is that of
+  -- one message with no garbage of an earlier one
   { name = "echo16m", title = "16 MiB message", unit = "calls/s",
-    args = { "-s", tostring(16 * MIB), "-N", "2", "-W", "1" }, counted = true },
+    args = { "-s", tostring(16 * MIB), "-N", "9", "-W", "1" }, counted = true },
   { name = "echo64m", title = "64 MiB message", unit = "calls/s",
-    args = { "-s", tostring(64 * MIB), "-N", "1", "-W", "1" }, counted = true },
+    args = { "-s", tostring(64 * MIB), "-N", "5", "-W", "1" }, counted = true },
+  { name = "single64m", title = "64 MiB message, one call to a fresh server", unit = "calls/s",
+    args = { "-s", tostring(64 * MIB), "-N", "1", "-W", "0" }, counted = true },
   { name = "oneway", title = "1M notifications", unit = "notifications/s",
     args = { "-o", "1000000", "-W", "10000" }, counted = true },
   { name = "sleep", title = "1 ms timer, 64 in flight", unit = "calls/s",
@@ -432,7 +443,13 @@ local function goals(res)
     end
     return m
   end
+  local function rss(impl, wl)
+    local s = res[wl] and res[wl][impl]
+    return s and not s.failed and s.rss or nil
+  end
   goal("peak RSS: ours / tuned pure Lua < 1", ratio(peak("ours"), peak("lua_tuned")), 1, false)
+  goal("peak RSS of one 64 MiB call: ours / tuned pure Lua < 1",
+    ratio(rss("ours", "single64m"), rss("lua_tuned", "single64m")), 1, false)
   goal("peak RSS: ours / vscode-jsonrpc < 1", ratio(peak("ours"), peak("vscode")), 1, false)
   return list
 end
@@ -608,6 +625,10 @@ local function main(argv)
   local o = parse_args(argv)
   local only, only_wl = set_of(o.only), set_of(o.workloads)
   local impls, wls = {}, {}
+  if o.before then
+    table.insert(IMPLEMENTATIONS, 3, ours("ours_before", "jsonrpc (ours), before", "lua5.4", o.before))
+    table.insert(IMPLEMENTATIONS, 4, ours("ours_before_jit", "jsonrpc (ours, LuaJIT), before", "luajit", o.before))
+  end
   for _, impl in ipairs(IMPLEMENTATIONS) do if not only or only[impl.name] then impls[#impls + 1] = impl end end
   for _, wl in ipairs(WORKLOADS) do if not only_wl or only_wl[wl.name] then wls[#wls + 1] = wl end end
   io.stdout:setvbuf("line")
