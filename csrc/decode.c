@@ -304,54 +304,155 @@ int jr_decoder_object(decoder *d, jr_member_fn each, void *ud)
     return more;
 }
 
-/* A new table marked with its kind, when building. */
-static int new_table(decoder *d, int mt)
+/* Building a container: its values are first staged on the Lua stack, so
+ * that its table is made once at its final size (no rehash as it grows,
+ * which costs more than the decoding). A container with more than
+ * STAGE_MAX values, or one opened while the containers around it already
+ * stage STAGE_TOTAL slots, gets its table then and fills it directly. */
+#define STAGE_MAX 64
+#define STAGE_TOTAL 512
+
+typedef struct filling {
+    int base;          /* the stack top before the container's values */
+    int table;         /* the stack index of its table once made, else 0 */
+    int mt;            /* its kind's metatable */
+    int per_value;     /* stack slots a value takes: 1, or 2 for a member */
+    lua_Integer count; /* values so far */
+} filling;
+
+/* The container's slot is held by a nil until its table is made there, so
+ * that the staged values above it need not move. */
+static int filling_start(decoder *d, filling *f, int mt, int per_value)
 {
-    if (!d->build)
-        return 0;
     if (!lua_checkstack(d->L, 4))
         return jr_decoder_fail(d, d->p, "Lua stack exhausted");
-    lua_newtable(d->L);
-    lua_pushvalue(d->L, mt);
-    lua_setmetatable(d->L, -2);
+    lua_pushnil(d->L);
+    f->base = lua_gettop(d->L) - 1;
+    f->table = 0;
+    f->mt = mt;
+    f->per_value = per_value;
+    f->count = 0;
     return 0;
+}
+
+/* The table, made in the slot under the staged values, with room for n. */
+static void make_table(decoder *d, filling *f, int n)
+{
+    lua_State *L = d->L;
+    if (f->per_value == 1)
+        lua_createtable(L, n, 0);
+    else
+        lua_createtable(L, 0, n);
+    lua_pushvalue(L, f->mt);
+    lua_setmetatable(L, -2);
+    lua_replace(L, f->base + 1);
+    f->table = f->base + 1;
+}
+
+/* Moves the staged values into the table: elements from the top down
+ * (each rawseti pops one), members in order (a repeated key: the last
+ * wins, as when filled directly). */
+static void unstage(decoder *d, filling *f)
+{
+    lua_State *L = d->L;
+    int t = f->table, i, n = (int)f->count;
+    if (f->per_value == 1) {
+        for (i = n; i >= 1; i--)
+            lua_rawseti(L, t, i);
+    } else {
+        for (i = 0; i < n; i++) {
+            lua_pushvalue(L, t + 1 + 2 * i);
+            lua_pushvalue(L, t + 2 + 2 * i);
+            lua_rawset(L, t);
+        }
+        lua_settop(L, t);
+    }
+    d->staged -= n * f->per_value;
+}
+
+/* Before a value is read: room on the stack for it (and its key). */
+static int filling_room(decoder *d)
+{
+    if (!lua_checkstack(d->L, 6))
+        return jr_decoder_fail(d, d->p, "Lua stack exhausted");
+    return 0;
+}
+
+/* After a value (and its key) was pushed. */
+static void filling_add(decoder *d, filling *f)
+{
+    lua_State *L = d->L;
+    f->count++;
+    if (f->table != 0) {   /* filled directly */
+        if (f->per_value == 1)
+            lua_rawseti(L, f->table, f->count);
+        else
+            lua_rawset(L, f->table);
+        return;
+    }
+    d->staged += f->per_value;
+    if (f->count >= STAGE_MAX || d->staged >= STAGE_TOTAL) {
+        make_table(d, f, (int)f->count * 2);
+        unstage(d, f);
+    }
+}
+
+/* The container is complete: its table, if not made yet, at its size. */
+static void filling_end(decoder *d, filling *f)
+{
+    if (f->table == 0) {
+        make_table(d, f, (int)f->count);
+        unstage(d, f);
+    }
 }
 
 static int add_element(decoder *d, void *ud)
 {
-    lua_Integer *count = (lua_Integer *)ud;
-    if (decode_value(d) != 0)
+    filling *f = (filling *)ud;
+    if (!d->build)
+        return decode_value(d);
+    if (filling_room(d) != 0 || decode_value(d) != 0)
         return -1;
-    if (d->build)
-        lua_rawseti(d->L, -2, ++*count);
+    filling_add(d, f);
     return 0;
 }
 
 static int add_member(decoder *d, void *ud, const char *k, size_t n)
 {
-    (void)ud;
-    if (d->build)
-        lua_pushlstring(d->L, k, n);
+    filling *f = (filling *)ud;
+    if (!d->build)
+        return decode_value(d);
+    if (filling_room(d) != 0)
+        return -1;
+    lua_pushlstring(d->L, k, n);
     if (decode_value(d) != 0)
         return -1;
-    if (d->build)
-        lua_rawset(d->L, -3);
+    filling_add(d, f);
     return 0;
 }
 
 static int decode_array(decoder *d)
 {
-    lua_Integer count = 0;
-    if (new_table(d, d->mt_array) != 0)
+    filling f;
+    if (d->build && filling_start(d, &f, d->mt_array, 1) != 0)
         return -1;
-    return jr_decoder_array(d, add_element, &count);
+    if (jr_decoder_array(d, add_element, &f) != 0)
+        return -1;
+    if (d->build)
+        filling_end(d, &f);
+    return 0;
 }
 
 static int decode_object(decoder *d)
 {
-    if (new_table(d, d->mt_object) != 0)
+    filling f;
+    if (d->build && filling_start(d, &f, d->mt_object, 2) != 0)
         return -1;
-    return jr_decoder_object(d, add_member, NULL);
+    if (jr_decoder_object(d, add_member, &f) != 0)
+        return -1;
+    if (d->build)
+        filling_end(d, &f);
+    return 0;
 }
 
 int jr_decoder_expect(decoder *d, char c, const char *what)
@@ -421,6 +522,7 @@ void jr_decoder_init(decoder *d, lua_State *L, const char *s, size_t n, int max_
     d->budget = d->max_values = JR_NO_BUDGET;
     d->values = 0;
     d->over_budget = 0;
+    d->staged = 0;
     d->scratch = scratch;
     d->err = err;
 }

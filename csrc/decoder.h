@@ -16,6 +16,7 @@ typedef struct jr_decoder {
     size_t max_values;        /* the budget of the whole text (JR_NO_BUDGET) */
     size_t values;            /* values read, built or not */
     int over_budget;          /* the error is the budget's */
+    int staged;               /* stack slots holding values of unfinished containers */
     jr_buf *scratch;          /* unescaped strings, long numbers */
     char *err;                /* JR_ERRLEN bytes */
 } jr_decoder;

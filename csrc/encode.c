@@ -27,15 +27,6 @@ typedef struct encoder {
 
 enum { K_PLAIN, K_ARRAY, K_OBJECT };
 
-/* What each byte needs inside a JSON string: 0 nothing, 1 an escape, 2 a
- * UTF-8 check. */
-static const unsigned char escape_class[256] = {
-    [0x00 ... 0x1F] = 1,
-    ['"'] = 1,
-    ['\\'] = 1,
-    [0x80 ... 0xFF] = 2,
-};
-
 static int oom(encoder *e)
 {
     snprintf(e->err, JR_ERRLEN, "out of memory");
@@ -134,53 +125,104 @@ static lua_Integer key_index(lua_State *L, int idx)
 
 static int encode_value(encoder *e, int idx);
 
-static int encode_string(encoder *e, const char *s, size_t n)
+/* One byte that JSON requires escaped, written at out: its length. */
+static size_t put_escape(unsigned char *out, unsigned c)
 {
     static const char hex[] = "0123456789abcdef";
-    jr_buf *b = e->b;
-    const unsigned char *u = (const unsigned char *)s, *end = u + n, *run = u;
-    if (jr_buf_reserve(b, n + 2) != 0)
-        return oom(e);
-    b->data[b->len++] = '"';
-    while (u < end) {
-        unsigned c;
-        char esc[6];
-        size_t elen = 2;
-        u = jr_skip_plain_ascii(u, end);
-        if (u == end)
-            break;
-        c = *u;   /* not plain ASCII: UTF-8 to check, or a byte to escape */
-        if (escape_class[c] == 2) {
-            size_t len = jr_utf8_seqlen(u, end);
-            if (len == 0) {
-                char msg[64];
-                snprintf(msg, sizeof msg, "string is not valid UTF-8 (byte %lu)",
-                         (unsigned long)(u - (const unsigned char *)s) + 1);
-                return fail(e, msg);
-            }
-            u += len;
-            continue;
-        }
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        }
-        if (jr_buf_add(b, run, (size_t)(u - run)) != 0 || jr_buf_add(b, esc, elen) != 0)
-            return oom(e);
-        run = ++u;
+    out[0] = '\\';
+    switch (c) {
+    case '"': out[1] = '"'; return 2;
+    case '\\': out[1] = '\\'; return 2;
+    case '\b': out[1] = 'b'; return 2;
+    case '\f': out[1] = 'f'; return 2;
+    case '\n': out[1] = 'n'; return 2;
+    case '\r': out[1] = 'r'; return 2;
+    case '\t': out[1] = 't'; return 2;
+    default:
+        memcpy(out + 1, "u00", 3);
+        out[4] = (unsigned char)hex[c >> 4];
+        out[5] = (unsigned char)hex[c & 15];
+        return 6;
     }
-    if (jr_buf_add(b, run, (size_t)(u - run)) != 0 || jr_buf_addc(b, '"') != 0)
+}
+
+/* Input bytes escaped between two reservations: room for six output bytes
+ * each is reserved, so the loop writes without checks, yet a long string
+ * reserves little more than its length. */
+#define STRING_CHUNK 4096
+#define STRING_SLACK 16   /* a word written past the end, a UTF-8 tail */
+
+/* Escapes [*up, stop) to out (a sequence may run past stop, up to end).
+ * Each word of input is copied as it is, and the output moves on over its
+ * plain bytes. Returns the end of the output, or NULL at invalid UTF-8
+ * (*up then points at it). */
+static unsigned char *escape_chunk(const unsigned char **up, const unsigned char *stop,
+                                   const unsigned char *end, unsigned char *out)
+{
+    const unsigned char *u = *up;
+    while (u < stop) {
+        uint64_t x, mask = 0;
+        size_t k;
+        while (stop - u >= 8) {   /* whole words, the common case */
+            memcpy(&x, u, 8);
+            memcpy(out, &x, 8);
+            if ((mask = jr_ascii_special(x)) != 0)
+                break;
+            u += 8;
+            out += 8;
+        }
+        if (mask == 0) {   /* the tail: fewer than 8 bytes */
+            if (u == stop)
+                break;
+            x = jr_ascii_word(u, stop);
+            memcpy(out, &x, 8);
+            if ((mask = jr_ascii_special(x)) == 0) {
+                out += stop - u;
+                u = stop;
+                break;
+            }
+        }
+        k = jr_first_special(mask);
+        u += k;
+        out += k;
+        if (*u >= 0x80) {   /* UTF-8: checked, copied */
+            k = jr_utf8_seqlen(u, end);
+            if (k == 0) {
+                *up = u;
+                return NULL;
+            }
+            memcpy(out, u, k);
+            u += k;
+            out += k;
+        } else {
+            out += put_escape(out, *u++);
+        }
+    }
+    *up = u;
+    return out;
+}
+
+static int encode_string(encoder *e, const char *s, size_t n)
+{
+    jr_buf *b = e->b;
+    const unsigned char *u = (const unsigned char *)s, *end = u + n;
+    if (jr_buf_addc(b, '"') != 0)
+        return oom(e);
+    while (u < end) {
+        const unsigned char *stop = end - u > STRING_CHUNK ? u + STRING_CHUNK : end;
+        unsigned char *out;
+        if (jr_buf_reserve(b, 6 * (size_t)(stop - u) + STRING_SLACK) != 0)
+            return oom(e);
+        out = escape_chunk(&u, stop, end, (unsigned char *)b->data + b->len);
+        if (out == NULL) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "string is not valid UTF-8 (byte %lu)",
+                     (unsigned long)(u - (const unsigned char *)s) + 1);
+            return fail(e, msg);
+        }
+        b->len = (size_t)((char *)out - b->data);
+    }
+    if (jr_buf_addc(b, '"') != 0)
         return oom(e);
     return 0;
 }

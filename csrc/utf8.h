@@ -7,29 +7,64 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Past the bytes from u that a JSON string holds as they are and that need
- * no UTF-8 check: ASCII from 0x20 up, but for '"' and '\\'. Eight bytes at a
- * time (a word's bytes tested at once), then one at a time; the caller
- * looks at the byte it stops on. Strings of real messages are mostly such
- * bytes, and this is where encoding and decoding them spend their time. */
+/* The bytes a JSON string holds as they are and that need no UTF-8 check
+ * are "plain": ASCII from 0x20 up, but for '"' and '\\'. Strings of real
+ * messages are mostly such bytes, and this is where encoding and decoding
+ * them spend their time, so they are tested eight at a time, in a word.
+ *
+ * jr_ascii_word: the (up to 8) bytes at u as a word; bytes past end are
+ * 'a' (plain), so a string's tail is tested like the rest. */
+#define JR_WORD_ONES 0x0101010101010101ull
+#define JR_WORD_HIGHS 0x8080808080808080ull
+
+static inline uint64_t jr_ascii_word(const unsigned char *u, const unsigned char *end)
+{
+    uint64_t x = JR_WORD_ONES * 'a';
+    memcpy(&x, u, end - u >= 8 ? 8 : (size_t)(end - u));
+    return x;
+}
+
+/* A high bit set in the word's first byte that is not plain, and maybe in
+ * bytes after it (a borrow can run on past the first); 0 if all are. */
+static inline uint64_t jr_ascii_special(uint64_t x)
+{
+    uint64_t quote = x ^ (JR_WORD_ONES * '"'), slash = x ^ (JR_WORD_ONES * '\\');
+    return (x | ((x - JR_WORD_ONES * 0x20) & ~x) | ((quote - JR_WORD_ONES) & ~quote)
+            | ((slash - JR_WORD_ONES) & ~slash)) & JR_WORD_HIGHS;
+}
+
+/* The position in the word of the first byte jr_ascii_special flagged. */
+static inline size_t jr_first_special(uint64_t mask)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (size_t)__builtin_clzll(mask) / 8;
+#elif defined(__GNUC__)
+    return (size_t)__builtin_ctzll(mask) / 8;
+#else
+    size_t i = 0;
+    const unsigned char *b = (const unsigned char *)&mask;
+    while (b[i] == 0)   /* the word's bytes in memory order */
+        i++;
+    return i;
+#endif
+}
+
+/* Past the plain bytes from u (up to end); the caller looks at the byte it
+ * stops on. */
 static inline const unsigned char *jr_skip_plain_ascii(const unsigned char *u,
                                                        const unsigned char *end)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x, mask;
     while (end - u >= 8) {
-        uint64_t x, quote, slash;
         memcpy(&x, u, 8);
-        quote = x ^ (ones * '"');
-        slash = x ^ (ones * '\\');
-        /* a byte with its high bit set, below 0x20, or equal to '"' or '\\' */
-        if ((x | ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash))
-            & highs)
-            break;
+        if ((mask = jr_ascii_special(x)) != 0)
+            return u + jr_first_special(mask);
         u += 8;
     }
-    while (u < end && *u >= 0x20 && *u < 0x80 && *u != '"' && *u != '\\')
-        u++;
-    return u;
+    if (u == end)
+        return u;
+    mask = jr_ascii_special(jr_ascii_word(u, end));
+    return mask != 0 ? u + jr_first_special(mask) : end;
 }
 
 /* Length of the valid UTF-8 sequence starting at p (p < end), or 0. */

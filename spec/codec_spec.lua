@@ -259,6 +259,64 @@ describe("codec: null, arrays and objects", function()
     assert.equal("[1,2,3]", encode(decode_ok("[1,2,3]")))
   end)
 
+  -- containers of up to 64 values are staged on the stack and get their
+  -- table at its size; longer ones, or ones opened while 512 slots are
+  -- staged around them, fill their table as they go: both ways must agree
+  it("decodes arrays and objects of every size the same, staged or filled", function()
+    for _, n in ipairs({ 0, 1, 2, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1000 }) do
+      local items, members = {}, {}
+      for i = 1, n do
+        items[i] = tostring(i)
+        members[i] = ('"k%d":[%d,{"i":%d}]'):format(i, i, i)
+      end
+      local a = decode_ok("[" .. table.concat(items, ",") .. "]")
+      local o = decode_ok("{" .. table.concat(members, ",") .. "}")
+      assert.equal(n, #a)
+      local count = 0
+      for k, v in pairs(o) do
+        count = count + 1
+        assert.equal(tonumber(k:sub(2)), v[1])
+        assert.equal(v[1], v[2].i)
+      end
+      assert.equal(n, count)
+      for i = 1, n do assert.equal(i, a[i]) end
+      if n == 0 then   -- the kind marks, which tell empty ones apart
+        assert.equal("[]", encode(a))
+        assert.equal("{}", encode(o))
+      end
+    end
+  end)
+
+  it("lets the last of repeated keys win, whether staged or filled", function()
+    local members = { '"x":1' }
+    for i = 1, 100 do members[#members + 1] = ('"k%d":%d'):format(i, i) end
+    members[#members + 1] = '"x":2'            -- after the table was made
+    members[#members + 1] = '"k3":"three"'
+    local o = decode_ok("{" .. table.concat(members, ",") .. "}")
+    assert.equal(2, o.x)
+    assert.equal("three", o.k3)
+    assert.equal(1, decode_ok('{"a":0,"a":1}').a)
+  end)
+
+  it("decodes deep nests whose levels each hold many values", function()
+    -- 200 levels of 20 members before the nested one: more than the 512
+    -- stack slots staging may hold, on every Lua (5.1 allows 8000 a call)
+    local depth, open, close = 200, {}, {}
+    for level = 1, depth do
+      local m = {}
+      for i = 1, 20 do m[i] = ('"m%d":%d'):format(i, level) end
+      open[level] = "{" .. table.concat(m, ",") .. ',"next":['
+      close[level] = "]}"
+    end
+    local v = decode_ok(table.concat(open) .. "true" .. table.concat(close))
+    for level = 1, depth do
+      assert.equal(level, v.m1)
+      assert.equal(level, v.m20)
+      v = v.next[1]
+    end
+    assert.equal(true, v)
+  end)
+
   it("classifies plain tables: 1..n is an array, string keys an object", function()
     assert.equal("[1,2,3]", encode({1, 2, 3}))
     assert.equal('{"a":1}', encode({a = 1}))
