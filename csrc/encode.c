@@ -227,23 +227,27 @@ static int encode_string(encoder *e, const char *s, size_t n)
     return 0;
 }
 
+/* Numbers are formatted straight into the output, in room reserved for
+ * the longest. */
 static int encode_number(encoder *e, int idx)
 {
-    char num[JR_NUMBUF];
-    size_t n;
+    jr_buf *b = e->b;
     double d;
+    if (jr_buf_reserve(b, JR_NUMBUF) != 0)
+        return oom(e);
 #if JR_HAVE_INTEGERS
-    if (lua_isinteger(e->L, idx))
-        return jr_buf_add(e->b, num, jr_format_integer(num, (long long)lua_tointeger(e->L, idx)))
-                   ? oom(e) : 0;
+    if (lua_isinteger(e->L, idx)) {
+        b->len += jr_format_integer(b->data + b->len, (long long)lua_tointeger(e->L, idx));
+        return 0;
+    }
 #endif
     d = (double)lua_tonumber(e->L, idx);
     if (isnan(d))
         return fail(e, "cannot encode NaN");
     if (isinf(d))
         return fail(e, "cannot encode an infinity");
-    n = jr_format_double(num, d, JR_HAVE_INTEGERS);
-    return jr_buf_add(e->b, num, n) ? oom(e) : 0;
+    b->len += jr_format_double(b->data + b->len, d, JR_HAVE_INTEGERS);
+    return 0;
 }
 
 static int table_kind(encoder *e, int idx)
