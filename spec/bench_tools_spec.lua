@@ -20,6 +20,26 @@ local function loadgen(port, args)
   return r, code, out
 end
 
+-- Short runs of every method and mode `make bench` uses.
+local WORKLOADS = {
+  "-n 1 -d 0.1 -w 0", "-c 2 -n 50 -d 0.1 -w 0", "-c 2 -b 20 -n 1 -d 0.1 -w 0",
+  "-s 100000 -N 3 -W 1", "-o 20000 -W 100", "-m sleep -p [1] -n 16 -d 0.1 -w 0",
+  "-R 2000 -c 2 -d 0.3 -w 0.1",
+  [[-m add_named -p '{"a":1,"b":2}' -r 3 -n 4 -d 0.1 -w 0]],
+  "-m complete -p [3] -n 4 -d 0.1 -w 0",
+  [[-m did_open -p '[{"textDocument":{"uri":"file:a","version":42}}]' -r 42 -n 4 -d 0.1 -w 0]],
+  [[-m diagnostics -p '[{"diagnostics":[{"severity":1},{"severity":2}]}]' -r 2 -n 4 -d 0.1 -w 0]],
+}
+
+local function drive(port)
+  for _, args in ipairs(WORKLOADS) do
+    local r, code, out = loadgen(port, args)
+    assert.equal(0, code, args .. ": " .. out)
+    assert.equal(0, r.errors, args)
+    assert.is_true(r.calls > 0, args)
+  end
+end
+
 describe("the benchmark tools", function()
   local ours, floor, ours_port, floor_port
 
@@ -41,17 +61,28 @@ describe("the benchmark tools", function()
   end)
 
   it("drives our server through every workload without a bad response", function()
-    for _, args in ipairs({
-      "-n 1 -d 0.1 -w 0", "-c 2 -n 50 -d 0.1 -w 0", "-c 2 -b 20 -n 1 -d 0.1 -w 0",
-      "-s 100000 -N 3 -W 1", "-o 20000 -W 100", "-m sleep -p [1] -n 16 -d 0.1 -w 0",
-      "-R 2000 -c 2 -d 0.3 -w 0.1",
-    }) do
-      local r, code, out = loadgen(ours_port, args)
-      assert.equal(0, code, args .. ": " .. out)
-      assert.equal(0, r.errors, args)
-      assert.is_true(r.calls > 0, args)
-    end
+    drive(ours_port)
   end)
+
+  -- the pure-Lua peers of `make bench`, under the Lua running the specs
+  -- (the benchmarks run them on 5.4 and LuaJIT), over TCP and stdio
+  for _, mode in ipairs({ "", " --tuned" }) do
+    it("drives the pure-Lua peer" .. mode .. " through every workload, over TCP and stdio", function()
+      local peer = util.background(("sh -c 'exec %s bench/peers/lua_server.lua 0%s 1>&2'"):format(lua, mode))
+      local port = peer.wait_for("listening on tcp://[%d%.]+:(%d+)")
+      local ok, err = pcall(function()
+        assert(port, "the pure-Lua peer did not start: " .. peer.stderr())
+        drive(port)
+        local out, code = sh(("build/bench/loadgen stdio: -n 20 -d 0.1 -w 0 -- %s bench/peers/lua_server.lua stdio:%s")
+          :format(lua, mode))
+        assert.equal(0, code, out)
+      end)
+      peer.signal("TERM")
+      peer.wait()
+      peer.cleanup()
+      assert(ok, err)
+    end)
+  end
 
   it("drives a server over its stdio, measuring the child's CPU and memory", function()
     for _, server in ipairs({ lua .. " bin/jsonrpc serve bench/peers/ours.lua --listen stdio:",

@@ -125,8 +125,14 @@ function methods.complete(_, n) return lsp_like.completion(n) end
 function methods.diagnostics(_, report) return #report.diagnostics end
 function methods.did_open(_, p) return p.textDocument.version end
 
+-- math.tointeger is 5.3+; on LuaJIT a whole number is a float equal to its floor
+local function whole(x)
+  if math.tointeger then return math.tointeger(x) end
+  return type(x) == "number" and x == math.floor(x) and x or nil
+end
+
 function methods.sleep(_, ms)
-  ms = math.tointeger(ms) or error("sleep: ms must be a whole number")
+  ms = whole(ms) or error("sleep: ms must be a whole number")
   local co, timer = coroutine.running(), uv.new_timer()
   timer:start(ms, 0, function()
     timer:close()
