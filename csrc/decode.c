@@ -80,35 +80,30 @@ static int unicode_escape(decoder *d, const char *p, unsigned long *cp, const ch
     return 0;
 }
 
-/* One escape sequence at p (p[0] == '\\') appended to the scratch buffer. */
-static int unescape(decoder *d, const char *p, const char **next)
+/* One escape sequence at p (p[0] == '\\') written at out (at most 4
+ * bytes, never more than the sequence's own length): its length, or -1. */
+static int unescape(decoder *d, const char *p, const char **next, char *out)
 {
-    char c, out[4];
     unsigned long cp;
     if (p + 1 >= d->end)
         return jr_decoder_fail(d, p, "unterminated string");
+    *next = p + 2;
     switch (p[1]) {
-    case '"': c = '"'; break;
-    case '\\': c = '\\'; break;
-    case '/': c = '/'; break;
-    case 'b': c = '\b'; break;
-    case 'f': c = '\f'; break;
-    case 'n': c = '\n'; break;
-    case 'r': c = '\r'; break;
-    case 't': c = '\t'; break;
+    case '"': *out = '"'; return 1;
+    case '\\': *out = '\\'; return 1;
+    case '/': *out = '/'; return 1;
+    case 'b': *out = '\b'; return 1;
+    case 'f': *out = '\f'; return 1;
+    case 'n': *out = '\n'; return 1;
+    case 'r': *out = '\r'; return 1;
+    case 't': *out = '\t'; return 1;
     case 'u':
         if (unicode_escape(d, p, &cp, next) != 0)
             return -1;
-        if (jr_buf_add(d->scratch, out, jr_utf8_put(out, cp)) != 0)
-            return jr_decoder_fail(d, p, "out of memory");
-        return 0;
+        return (int)jr_utf8_put(out, cp);
     default:
         return fail_char(d, p + 1, "invalid escape");
     }
-    *next = p + 2;
-    if (jr_buf_addc(d->scratch, c) != 0)
-        return jr_decoder_fail(d, p, "out of memory");
-    return 0;
 }
 
 /* Scans plain bytes from p, validating UTF-8; stops at a quote, a backslash,
@@ -131,34 +126,79 @@ static const char *scan_plain(decoder *d, const char *p)
     }
 }
 
-/* Strings with escapes: unescaped into the scratch buffer. */
-static int read_escaped(decoder *d, const char *from, const char *p, const char **s, size_t *n)
+/* Strings with escapes: unescaped into the scratch buffer, in room
+ * reserved a chunk of input at a time (the unescaped text is never longer
+ * than its source), plain bytes copied a word at a time. */
+#define UNESCAPE_CHUNK 4096
+#define UNESCAPE_SLACK 32   /* a word written past the end; a sequence past stop */
+
+/* Unescapes from *up up to stop (a sequence may run past it) into out.
+ * Returns the end of the output; *up is where the input stopped, at the
+ * closing quote when *done. NULL on an error. */
+static unsigned char *unescape_chunk(decoder *d, const unsigned char **up,
+                                     const unsigned char *stop, unsigned char *out, int *done)
 {
-    d->scratch->len = 0;
-    if (jr_buf_add(d->scratch, from, (size_t)(p - from)) != 0)
-        return jr_decoder_fail(d, p, "out of memory");
-    for (;;) {
-        const char *q = scan_plain(d, p);
-        if (q == NULL)
-            return -1;
-        if (jr_buf_add(d->scratch, p, (size_t)(q - p)) != 0)
-            return jr_decoder_fail(d, q, "out of memory");
-        if (q >= d->end)
-            return jr_decoder_fail(d, from - 1, "unterminated string");
-        switch (string_class[(unsigned char)*q]) {
+    const unsigned char *u = *up, *end = (const unsigned char *)d->end;
+    while (u < stop) {
+        size_t k;
+        int len;
+        const char *next;
+        if (!jr_copy_plain(&u, stop, &out))
+            break;
+        switch (string_class[*u]) {
         case C_QUOTE:
-            *s = d->scratch->data;
-            *n = d->scratch->len;
-            d->p = q + 1;
-            return 0;
+            *up = u;
+            *done = 1;
+            return out;
         case C_ESCAPE:
-            if (unescape(d, q, &p) != 0)
-                return -1;
+            if ((len = unescape(d, (const char *)u, &next, (char *)out)) < 0)
+                return NULL;
+            u = (const unsigned char *)next;
+            out += len;
+            break;
+        case C_HIGH:
+            if ((k = jr_utf8_seqlen(u, end)) == 0) {
+                jr_decoder_fail(d, (const char *)u, "invalid UTF-8 in string");
+                return NULL;
+            }
+            memcpy(out, u, k);
+            u += k;
+            out += k;
             break;
         default:
-            return jr_decoder_fail(d, q, "control character in string (must be escaped)");
+            jr_decoder_fail(d, (const char *)u, "control character in string (must be escaped)");
+            return NULL;
         }
     }
+    *up = u;
+    return out;
+}
+
+static int read_escaped(decoder *d, const char *from, const char *p, const char **s, size_t *n)
+{
+    jr_buf *b = d->scratch;
+    const unsigned char *u = (const unsigned char *)p, *end = (const unsigned char *)d->end;
+    int done = 0;
+    b->len = 0;
+    if (jr_buf_add(b, from, (size_t)(p - from)) != 0)
+        return jr_decoder_fail(d, p, "out of memory");
+    while (u < end) {
+        const unsigned char *stop = end - u > UNESCAPE_CHUNK ? u + UNESCAPE_CHUNK : end;
+        unsigned char *out;
+        if (jr_buf_reserve(b, (size_t)(stop - u) + UNESCAPE_SLACK) != 0)
+            return jr_decoder_fail(d, (const char *)u, "out of memory");
+        out = unescape_chunk(d, &u, stop, (unsigned char *)b->data + b->len, &done);
+        if (out == NULL)
+            return -1;
+        b->len = (size_t)((char *)out - b->data);
+        if (done) {
+            *s = b->data;
+            *n = b->len;
+            d->p = (const char *)u + 1;
+            return 0;
+        }
+    }
+    return jr_decoder_fail(d, from - 1, "unterminated string");
 }
 
 int jr_decoder_string(decoder *d, const char **s, size_t *n)

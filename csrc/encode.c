@@ -161,30 +161,9 @@ static unsigned char *escape_chunk(const unsigned char **up, const unsigned char
 {
     const unsigned char *u = *up;
     while (u < stop) {
-        uint64_t x, mask = 0;
         size_t k;
-        while (stop - u >= 8) {   /* whole words, the common case */
-            memcpy(&x, u, 8);
-            memcpy(out, &x, 8);
-            if ((mask = jr_ascii_special(x)) != 0)
-                break;
-            u += 8;
-            out += 8;
-        }
-        if (mask == 0) {   /* the tail: fewer than 8 bytes */
-            if (u == stop)
-                break;
-            x = jr_ascii_word(u, stop);
-            memcpy(out, &x, 8);
-            if ((mask = jr_ascii_special(x)) == 0) {
-                out += stop - u;
-                u = stop;
-                break;
-            }
-        }
-        k = jr_first_special(mask);
-        u += k;
-        out += k;
+        if (!jr_copy_plain(&u, stop, &out))
+            break;
         if (*u >= 0x80) {   /* UTF-8: checked, copied */
             k = jr_utf8_seqlen(u, end);
             if (k == 0) {

@@ -90,6 +90,36 @@ static inline const unsigned char *jr_skip_plain_ascii(const unsigned char *u,
     return mask != 0 ? u + jr_first_special(mask) : end;
 }
 
+/* Copies the plain bytes from *up to out, a word at a time, up to stop or
+ * the first byte that is not plain; writes up to 8 bytes past what it
+ * copies (the caller reserves them). Returns 1 when it stopped at such a
+ * byte (*up points at it), 0 at stop; *outp moves past the copy. */
+static inline int jr_copy_plain(const unsigned char **up, const unsigned char *stop,
+                                unsigned char **outp)
+{
+    const unsigned char *u = *up;
+    unsigned char *out = *outp;
+    uint64_t x, mask = 0;
+    size_t k;
+    while (stop - u >= 8) {   /* whole words, the common case */
+        memcpy(&x, u, 8);
+        memcpy(out, &x, 8);
+        if ((mask = jr_ascii_special(x)) != 0)
+            break;
+        u += 8;
+        out += 8;
+    }
+    if (mask == 0 && u < stop) {   /* the tail: fewer than 8 bytes */
+        x = jr_ascii_word(u, stop);
+        memcpy(out, &x, 8);
+        mask = jr_ascii_special(x);
+    }
+    k = mask != 0 ? jr_first_special(mask) : (size_t)(stop - u);
+    *up = u + k;
+    *outp = out + k;
+    return mask != 0;
+}
+
 /* Length of the valid UTF-8 sequence starting at p (p < end), or 0. */
 static inline size_t jr_utf8_seqlen(const unsigned char *p, const unsigned char *end)
 {

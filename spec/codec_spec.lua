@@ -224,6 +224,28 @@ describe("codec: strings", function()
     local s = string.rep("abc\0é", 100000)
     assert.equal(s, decode_ok(encode(s)))
   end)
+
+  -- strings are escaped and unescaped 4096 bytes of input at a time, a
+  -- word at a time: every kind of sequence across every boundary
+  it("escapes and unescapes sequences that straddle the 4 KiB chunks and the words", function()
+    local pieces = {
+      { raw = "\n", json = "\\n" }, { raw = '"', json = '\\"' }, { raw = "\1", json = "\\u0001" },
+      { raw = "é", json = "\\u00e9" }, { raw = "😀", json = "\\ud83d\\ude00" }, { raw = "✓", json = "✓" },
+    }
+    for offset = 4080, 4100 do
+      for _, piece in ipairs(pieces) do
+        local raw = string.rep("a", offset) .. piece.raw .. string.rep("b", 4100) .. piece.raw .. "c"
+        local json = '"' .. string.rep("a", offset) .. piece.json .. string.rep("b", 4100) .. piece.json .. 'c"'
+        assert.equal(raw, decode_ok(json), offset)
+        assert.equal(raw, decode_ok(encode(raw)), offset)
+      end
+    end
+    for n = 0, 20 do   -- short strings: the padded last word
+      local raw = string.rep("x", n) .. "\t" .. string.rep("y", n % 9)
+      assert.equal('"' .. string.rep("x", n) .. "\\t" .. string.rep("y", n % 9) .. '"', encode(raw))
+      assert.equal(raw, decode_ok(encode(raw)))
+    end
+  end)
 end)
 
 describe("codec: null, arrays and objects", function()
