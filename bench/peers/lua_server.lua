@@ -6,7 +6,7 @@
 -- As Neovim does it, every response and notification is one tcp:write. With
 -- --tuned, as a competent pure-Lua server would: the answers to one read go
 -- out in one write, and a stream's notifications a slice at a time. Runs on
--- Lua 5.4 and LuaJIT.
+-- Lua 5.1 to 5.4 and LuaJIT (the benchmarks use 5.4 and LuaJIT).
 -- Listens on TCP 127.0.0.1:PORT, prints "listening on tcp://127.0.0.1:<port>",
 -- serves Content-Length framed JSON-RPC (batches too) until SIGTERM/SIGINT.
 -- Methods, positional params: add(a, b), echo(x), sleep(ms) -> ms after a
@@ -113,7 +113,20 @@ end
 
 -- Each call runs in its own coroutine (as Neovim runs server requests), so
 -- a method may wait on the loop by yielding; it gets the connection first.
+-- A waiting method is resumed by its callback through wake, which hands the
+-- call's end (its result or its error) to the call's finisher: no pcall
+-- around the method, as Lua 5.1 cannot yield across one.
 local methods = {}
+local finishers = {}   -- coroutine -> function(ok, result)
+
+local function wake(co, ...)
+  local ok, result = coroutine.resume(co, ...)
+  if coroutine.status(co) == "dead" then
+    local finish = finishers[co]
+    finishers[co] = nil
+    finish(ok, result)
+  end
+end
 
 function methods.add(_, a, b) return a + b end
 
@@ -136,7 +149,7 @@ function methods.sleep(_, ms)
   local co, timer = coroutine.running(), uv.new_timer()
   timer:start(ms, 0, function()
     timer:close()
-    coroutine.resume(co)
+    wake(co)
   end)
   coroutine.yield()
   return ms
@@ -153,7 +166,7 @@ local function stream_tuned(conn, n)
   for i = 1, n do
     slice[#slice + 1] = frame(cjson.encode({ jsonrpc = "2.0", method = "tick", params = { i } }))
     if i % SLICE == 0 or i == n then
-      if not write(conn, table.concat(slice), function() coroutine.resume(co) end) then
+      if not write(conn, table.concat(slice), function() wake(co) end) then
         error("connection closed")
       end
       slice = {}
@@ -169,7 +182,7 @@ function methods.stream(conn, n)
   for i = 1, n do
     local last = i % SLICE == 0 or i == n
     if not send(conn, cjson.encode({ jsonrpc = "2.0", method = "tick", params = { i } }),
-                last and function() coroutine.resume(co) end or nil) then
+                last and function() wake(co) end or nil) then
       error("connection closed")
     end
     if last then coroutine.yield() end
@@ -196,10 +209,11 @@ local function call(conn, msg, done)
   local params = type(msg.params) == "table" and msg.params or {}
   -- positional params are the arguments; named ones arrive as one table
   local named = #params == 0 and next(params) ~= nil
-  coroutine.wrap(function()
-    local ok, result
-    if named then ok, result = pcall(fn, conn, params)
-    else ok, result = pcall(fn, conn, unpack(params, 1, #params)) end
+  local co = coroutine.create(function()
+    if named then return fn(conn, params) end
+    return fn(conn, unpack(params, 1, #params))
+  end)
+  finishers[co] = function(ok, result)
     if id == nil then
       done(nil)
     elseif ok then
@@ -208,7 +222,8 @@ local function call(conn, msg, done)
     else
       done(error_response(id, -32603, tostring(result)))
     end
-  end)()
+  end
+  wake(co)
 end
 
 local function handle_body(conn, body)
