@@ -7,10 +7,7 @@ local util = require "spec.support.util"
 local lua = util.interpreter()
 
 local function sh(command)
-  local p = io.popen(command .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  return out:gsub("exit=%d+%s*$", ""), tonumber(out:match("exit=(%d+)%s*$"))
+  return util.sh(command .. " 2>&1")
 end
 
 local function loadgen(port, args)

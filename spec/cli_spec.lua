@@ -5,13 +5,7 @@ local jsonrpc = require "jsonrpc"
 local lua = util.interpreter()
 local CMD = lua .. " bin/jsonrpc"
 
-local function sh(command)
-  local p = io.popen(command .. "; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), code
-end
+local sh = util.sh
 
 -- runs `jsonrpc call ...`; returns stdout, stderr, exit code
 local function call(args)

@@ -1,15 +1,13 @@
 -- Every example runs as it stands, to completion, with the interpreter the
 -- suite runs on.
-local lua = require("spec.support.util").interpreter()
+local util = require "spec.support.util"
+local lua = util.interpreter()
 
--- Runs a Lua program; returns whether it exited with 0, and its output.
--- The status is echoed by the shell: p:close() tells it only on 5.2+.
+-- Runs a Lua program; returns whether it exited with 0, and its output
+-- (util.sh: the shell echoes the status, which p:close() tells only on 5.2+).
 local function run(path)
-  local p = io.popen(('%s %s 2>&1; echo "exit=$?"'):format(lua, path))
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return code == 0, (out:gsub("exit=%d+%s*$", ""))
+  local out, code = util.sh(("%s %s 2>&1"):format(lua, path))
+  return code == 0, out
 end
 
 describe("examples", function()

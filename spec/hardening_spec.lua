@@ -14,13 +14,7 @@ local sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
 local plain_lua51 = _VERSION == "Lua 5.1" and not jit
 local CMD = lua .. " bin/jsonrpc"
 
-local function sh(command)
-  local p = io.popen(command .. "; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), code
-end
+local sh = util.sh
 
 --- Content-length frames of n pipelined calls to method, about `bytes` long.
 local function pipelined(method, params, bytes)

@@ -20,13 +20,7 @@ end
 
 local function pause(ms) run_until(function() return false end, ms) end
 
--- Runs a shell command; returns its output and exit status.
-local function sh(command)
-  local p = io.popen(command .. '; echo "exit=$?"')
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("exit=%d+%s*$", "")), tonumber(out:match("exit=(%d+)%s*$"))
-end
+local sh = util.sh
 
 -- A client on a plain luv socket, speaking content-length by hand:
 -- send(body); got: the messages received, decoded; closed: the peer hung up.

@@ -220,6 +220,16 @@ function util.interpreter()
   return arg and arg[i] or "lua5.4"
 end
 
+--- Runs a shell command; returns its output (stdout, and stderr when the
+--- command redirects it) and its exit status.
+function util.sh(command)
+  local p = io.popen(command .. "; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)%s*$"))
+  return (out:gsub("exit=%d+%s*$", "")), code
+end
+
 --- Runs the event loop until cond() holds, for at most ms milliseconds
 -- (a ticking timer keeps run("once") from blocking past the deadline).
 -- Returns cond().
