@@ -5,7 +5,8 @@
 -- the counts are clamped: the soak is about the engine, not about a
 -- handler told to sleep for a year.
 local jsonrpc = require "jsonrpc"
-local uv = require "luv"
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local wait = dofile(here .. "/peers/wait.lua")
 
 local MAX_SLEEP_MS = 50
 local MAX_NOTIFICATIONS = 1000000
@@ -23,13 +24,7 @@ server:method("echo", function(x) return x end)
 
 server:method("sleep", function(ms)
   ms = clamp(ms, MAX_SLEEP_MS)
-  local co = coroutine.running()
-  local timer = uv.new_timer()
-  timer:start(ms, 0, function()
-    timer:close()
-    coroutine.resume(co)
-  end)
-  coroutine.yield()
+  wait(ms)
   return ms
 end)
 

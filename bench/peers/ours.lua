@@ -6,9 +6,9 @@
 -- complete(n) -> a completion list, diagnostics(report) -> its count,
 -- did_open(params) -> the document's version.
 local jsonrpc = require "jsonrpc"
-local uv = require "luv"
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local lsp_like = dofile(here .. "/lsp_like.lua")
+local wait = dofile(here .. "/wait.lua")
 
 local server = jsonrpc.server()
 
@@ -17,13 +17,7 @@ server:method("add", function(a, b) return a + b end)
 server:method("echo", function(x) return x end)
 
 server:method("sleep", function(ms)
-  local co = coroutine.running()
-  local timer = uv.new_timer()
-  timer:start(ms, 0, function()
-    timer:close()
-    coroutine.resume(co)
-  end)
-  coroutine.yield()
+  wait(ms)
   return ms
 end)
 
