@@ -4,9 +4,9 @@
 #include "codec.h"
 #include "options.h"
 
-#define UV_SCRATCH lua_upvalueindex(1)
-#define UV_ARRAY_MT lua_upvalueindex(2)
-#define UV_OBJECT_MT lua_upvalueindex(3)
+#define UPVAL_SCRATCH lua_upvalueindex(1)
+#define UPVAL_ARRAY_MT lua_upvalueindex(2)
+#define UPVAL_OBJECT_MT lua_upvalueindex(3)
 #define SCRATCH_KEEP (64u << 10)   /* capacity kept between calls */
 
 /* The options of encode, or of decode (which also takes max_values). */
@@ -26,7 +26,7 @@ static void read_limits(lua_State *L, int opts, jr_codec_limits *lim, int decodi
  * finalizer) finds it lent out. A fresh one is pushed on the stack. */
 static jr_buf *borrow_scratch(lua_State *L)
 {
-    jr_buf *b = (jr_buf *)lua_touserdata(L, UV_SCRATCH);
+    jr_buf *b = (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH);
     if (b->lent)
         b = jr_buf_newbox(L);
     b->lent = 1;
@@ -36,7 +36,7 @@ static jr_buf *borrow_scratch(lua_State *L)
 
 static void return_scratch(lua_State *L, jr_buf *b)
 {
-    if (b == lua_touserdata(L, UV_SCRATCH)) {
+    if (b == lua_touserdata(L, UPVAL_SCRATCH)) {
         b->lent = 0;
         jr_buf_trim(b, SCRATCH_KEEP);
     }
@@ -65,7 +65,7 @@ static int l_decode(lua_State *L)
     read_limits(L, 2, &lim, 1);
     lua_settop(L, 2);
     scratch = borrow_scratch(L);
-    rc = jr_decode(L, s, n, &lim, UV_ARRAY_MT, UV_OBJECT_MT, scratch, err);
+    rc = jr_decode(L, s, n, &lim, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, scratch, err);
     return_scratch(L, scratch);
     return result(L, rc, err);
 }
@@ -80,7 +80,7 @@ static int l_encode(lua_State *L)
     read_limits(L, 2, &lim, 0);
     lua_settop(L, 2);
     out = borrow_scratch(L);
-    rc = jr_encode(L, 1, out, &lim, UV_ARRAY_MT, UV_OBJECT_MT, err);
+    rc = jr_encode(L, 1, out, &lim, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, err);
     if (rc == 0)
         lua_pushlstring(L, out->data, out->len);
     return_scratch(L, out);
@@ -97,7 +97,7 @@ static int mark_kind(lua_State *L, int mt)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     if (lua_getmetatable(L, 1)) {
-        int same_family = lua_rawequal(L, -1, UV_ARRAY_MT) || lua_rawequal(L, -1, UV_OBJECT_MT);
+        int same_family = lua_rawequal(L, -1, UPVAL_ARRAY_MT) || lua_rawequal(L, -1, UPVAL_OBJECT_MT);
         lua_pop(L, 1);
         if (!same_family)
             return luaL_argerror(L, 1, "table already has a metatable");
@@ -109,12 +109,12 @@ static int mark_kind(lua_State *L, int mt)
 
 static int l_array(lua_State *L)
 {
-    return mark_kind(L, UV_ARRAY_MT);
+    return mark_kind(L, UPVAL_ARRAY_MT);
 }
 
 static int l_object(lua_State *L)
 {
-    return mark_kind(L, UV_OBJECT_MT);
+    return mark_kind(L, UPVAL_OBJECT_MT);
 }
 
 void jr_push_kind_mts(lua_State *L)

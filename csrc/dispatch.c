@@ -33,10 +33,10 @@ enum { D_METHODS = 1, D_ON_REQUEST, D_ON_RESPONSE, D_ON_ERROR, D_OUT, D_SCRATCH,
 #define THREAD_POOL 64   /* handler threads kept for reuse, per server */
 
 /* Upvalues of the server's methods. */
-#define UV_SERVER_MT lua_upvalueindex(1)
-#define UV_MSGH lua_upvalueindex(2)
-#define UV_ARRAY_MT lua_upvalueindex(3)
-#define UV_OBJECT_MT lua_upvalueindex(4)
+#define UPVAL_SERVER_MT lua_upvalueindex(1)
+#define UPVAL_MSGH lua_upvalueindex(2)
+#define UPVAL_ARRAY_MT lua_upvalueindex(3)
+#define UPVAL_OBJECT_MT lua_upvalueindex(4)
 
 
 /* One call of handle(): where everything is on the stack. */
@@ -110,7 +110,7 @@ static jr_server *check_server(lua_State *L)
     void *p = lua_touserdata(L, 1);
     int ok = p != NULL && lua_getmetatable(L, 1);
     if (ok) {
-        ok = lua_rawequal(L, -1, UV_SERVER_MT);
+        ok = lua_rawequal(L, -1, UPVAL_SERVER_MT);
         lua_pop(L, 1);
     }
     if (!ok)
@@ -1135,15 +1135,15 @@ static void open_exchange(lua_State *L, exchange *x, jr_server *srv, int at, jr_
     x->data = at;
     lua_rawgeti(L, x->data, D_METHODS);
     x->methods = at + 1;
-    lua_pushvalue(L, UV_MSGH);
+    lua_pushvalue(L, UPVAL_MSGH);
     x->msgh = at + 2;
     x->out = borrow(L, srv->out);                      /* at + 3 */
     *scratch = borrow(L, srv->scratch);                /* at + 4 */
     x->scratch = *scratch;
     lua_pushnil(L);
     x->batch_state = at + 5;
-    x->kinds.mt_array = UV_ARRAY_MT;
-    x->kinds.mt_object = UV_OBJECT_MT;
+    x->kinds.mt_array = UPVAL_ARRAY_MT;
+    x->kinds.mt_object = UPVAL_OBJECT_MT;
     x->kinds.max_depth = srv->max_depth;
     x->hooks = srv->hooks;
     x->batch = 0;
@@ -1202,7 +1202,7 @@ static int run(lua_State *L, int endpoint)
     x.cb = endpoint ? 4 : 0;
     x.defer = endpoint ? 5 : 0;
     x.runner = endpoint ? 6 : 0;
-    jr_decoder_init(&x.d, L, s, n, srv->max_depth, UV_ARRAY_MT, UV_OBJECT_MT, scratch, x.err);
+    jr_decoder_init(&x.d, L, s, n, srv->max_depth, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, scratch, x.err);
     jr_decoder_budget(&x.d, srv->max_values);
     process_text(&x, n);
     return close_exchange(&x, scratch, sink);
@@ -1459,7 +1459,7 @@ static int l_server(lua_State *L)
     return 1;
 }
 
-/* fn as a closure over the upvalues UV_* (the server metatable at mt). */
+/* fn as a closure over the upvalues UPVAL_* (the server metatable at mt). */
 static void push_with_upvalues(lua_State *L, lua_CFunction fn, int mt)
 {
     lua_pushvalue(L, mt);

@@ -7,9 +7,9 @@
 #include "codec.h"
 #include "outgoing.h"
 
-#define UV_SCRATCH lua_upvalueindex(1)
-#define UV_ARRAY_MT lua_upvalueindex(2)
-#define UV_OBJECT_MT lua_upvalueindex(3)
+#define UPVAL_SCRATCH lua_upvalueindex(1)
+#define UPVAL_ARRAY_MT lua_upvalueindex(2)
+#define UPVAL_OBJECT_MT lua_upvalueindex(3)
 #define KEEP (64u << 10)   /* buffer capacity kept between calls */
 
 /* Appends member and the value at idx; NULL, or why it cannot. */
@@ -19,7 +19,7 @@ static const char *add_value(lua_State *L, jr_buf *b, const char *member, size_t
     jr_codec_limits lim = { JR_DEFAULT_MAX_DEPTH, (size_t)-1, JR_NO_BUDGET };
     if (jr_buf_add(b, member, mlen) != 0)
         return "not enough memory";
-    if (jr_encode(L, idx, b, &lim, UV_ARRAY_MT, UV_OBJECT_MT, err) != 0)
+    if (jr_encode(L, idx, b, &lim, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, err) != 0)
         return err;
     return NULL;
 }
@@ -53,7 +53,7 @@ static int l_request(lua_State *L)
     if (t != LUA_TNIL && t != LUA_TNONE && t != LUA_TNUMBER && t != LUA_TSTRING)
         return luaL_argerror(L, 3, "id must be a number, a string or nil");
     lua_settop(L, 3);
-    b = (jr_buf *)lua_touserdata(L, UV_SCRATCH);
+    b = (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH);
     if (b->lent)
         b = jr_buf_newbox(L);
     b->lent = 1;
