@@ -79,6 +79,22 @@ static int json_key_is(const char *k, size_t n, const char *word)
     return n == strlen(word) && memcmp(k, word, n) == 0;
 }
 
+/* An id that is a non-negative integer below 2^62, read from [p, end)
+ * only (the text has no terminator): 1 and *id, else 0. */
+static int json_read_id(const char *p, const char *end, int64_t *id)
+{
+    int64_t v = 0;
+    if (p >= end)
+        return 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || v > (INT64_C(1) << 62) / 10)
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    *id = v;
+    return 1;
+}
+
 /* Reads the object at p into m; returns the end of it, or NULL when it is
  * not an object or is cut short. */
 static const char *json_read_message(const char *p, const char *end, message *m)
@@ -101,12 +117,10 @@ static const char *json_read_message(const char *p, const char *end, message *m)
         if ((ve = json_skip_value(v, end)) == NULL)
             return NULL;
         if (json_key_is(k, (size_t)(ke - 1 - k), "id")) {
-            char *stop;
             m->has_id = 1;
             m->id_text = v;
             m->id_len = (size_t)(ve - v);
-            m->id = (int64_t)strtoll(v, &stop, 10);
-            m->id_is_integer = stop == ve && ve > v && *v != '"';
+            m->id_is_integer = json_read_id(v, ve, &m->id);
         } else if (json_key_is(k, (size_t)(ke - 1 - k), "result")) {
             m->result = v;
             m->result_len = (size_t)(ve - v);

@@ -43,9 +43,19 @@ static int inbuf_next(inbuf *b, const char **body, size_t *len)
     if (sep == NULL)
         return 0;
     colon = memchr(head, ':', (size_t)(sep - head));
-    *len = colon ? strtoul(colon + 1, NULL, 10) : 0;
+    *len = 0;
+    if (colon != NULL) {   /* the digits after it, within the header */
+        const char *d = colon + 1;
+        while (d < sep && (*d == ' ' || *d == '\t'))
+            d++;
+        for (; d < sep && *d >= '0' && *d <= '9'; d++) {
+            if (*len > ((size_t)-1 - 9) / 10)
+                return 0;   /* a length no frame can have: never completes */
+            *len = *len * 10 + (size_t)(*d - '0');
+        }
+    }
     hlen = (size_t)(sep + 4 - head);
-    if (hlen + *len > avail)
+    if (*len > avail - hlen)
         return 0;
     *body = sep + 4;
     b->at += hlen + *len;
