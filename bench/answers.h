@@ -19,7 +19,7 @@ typedef struct message {
     size_t id_len, result_len, params_len, method_len;
 } message;
 
-static const char *json_space(const char *p, const char *end)
+static inline const char *json_space(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
@@ -29,7 +29,7 @@ static const char *json_space(const char *p, const char *end)
 /* Past the string at p (its opening quote); NULL when it does not end.
  * memchr finds each quote; one preceded by an odd run of backslashes is
  * escaped. */
-static const char *json_skip_string(const char *p, const char *end)
+static inline const char *json_skip_string(const char *p, const char *end)
 {
     const char *q = p + 1;
     for (;;) {
@@ -46,7 +46,7 @@ static const char *json_skip_string(const char *p, const char *end)
 }
 
 /* Past the value at p; NULL when it is cut short. */
-static const char *json_skip_value(const char *p, const char *end)
+static inline const char *json_skip_value(const char *p, const char *end)
 {
     int depth = 0;
     if (p >= end)
@@ -74,14 +74,14 @@ static const char *json_skip_value(const char *p, const char *end)
     return NULL;
 }
 
-static int json_key_is(const char *k, size_t n, const char *word)
+static inline int json_key_is(const char *k, size_t n, const char *word)
 {
     return n == strlen(word) && memcmp(k, word, n) == 0;
 }
 
 /* An id that is a non-negative integer below 2^62, read from [p, end)
  * only (the text has no terminator): 1 and *id, else 0. */
-static int json_read_id(const char *p, const char *end, int64_t *id)
+static inline int json_read_id(const char *p, const char *end, int64_t *id)
 {
     int64_t v = 0;
     if (p >= end)
@@ -97,7 +97,7 @@ static int json_read_id(const char *p, const char *end, int64_t *id)
 
 /* Reads the object at p into m; returns the end of it, or NULL when it is
  * not an object or is cut short. */
-static const char *json_read_message(const char *p, const char *end, message *m)
+static inline const char *json_read_message(const char *p, const char *end, message *m)
 {
     memset(m, 0, sizeof *m);
     p = json_space(p, end);
@@ -146,7 +146,7 @@ static const char *json_read_message(const char *p, const char *end, message *m)
 /* Walks the messages of a text: one object, or an array of them. Calls
  * each(ud, &m) for every one; returns how many, or -1 when the text is
  * not that shape. */
-static long json_each_message(const char *p, const char *end, void (*each)(void *, const message *),
+static inline long json_each_message(const char *p, const char *end, void (*each)(void *, const message *),
                               void *ud)
 {
     message m;

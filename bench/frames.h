@@ -10,7 +10,7 @@
 #include <string.h>
 #include <uv.h>
 
-static void *must(void *p)
+static inline void *must(void *p)
 {
     if (p == NULL) {
         fprintf(stderr, "out of memory\n");
@@ -25,7 +25,7 @@ typedef struct inbuf {
 } inbuf;
 
 /* Room for a read (a libuv alloc callback's work). */
-static void inbuf_room(inbuf *b, size_t suggested, uv_buf_t *buf)
+static inline void inbuf_room(inbuf *b, size_t suggested, uv_buf_t *buf)
 {
     if (b->cap - b->len < suggested) {
         b->cap = b->len + suggested < 2 * b->cap ? 2 * b->cap : b->len + suggested;
@@ -35,7 +35,7 @@ static void inbuf_room(inbuf *b, size_t suggested, uv_buf_t *buf)
 }
 
 /* The next whole frame's body, or 0 when more bytes are needed. */
-static int inbuf_next(inbuf *b, const char **body, size_t *len)
+static inline int inbuf_next(inbuf *b, const char **body, size_t *len)
 {
     const char *head = b->p + b->at, *sep, *colon;
     size_t avail = b->len - b->at, hlen;
@@ -63,7 +63,7 @@ static int inbuf_next(inbuf *b, const char **body, size_t *len)
 }
 
 /* Drops the frames taken, keeping the start of the next one. */
-static void inbuf_shift(inbuf *b)
+static inline void inbuf_shift(inbuf *b)
 {
     memmove(b->p, b->p + b->at, b->len - b->at);
     b->len -= b->at;
