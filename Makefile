@@ -16,15 +16,15 @@ endif
 
 BUILD    := build/$(LUA)$(if $(SAN),-san)
 MODULE   := $(BUILD)/jsonrpc/core.so
-SRCS     := $(wildcard csrc/*.c)
+SRCS     := $(wildcard csrc/*.c csrc/*/*.c)
 OBJS     := $(SRCS:csrc/%.c=$(BUILD)/obj/%.o)
-HDRS     := $(wildcard csrc/*.h)
+HDRS     := $(wildcard csrc/*/*.h)
 
 CC       ?= cc
 OPT      ?= -O2
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= $(OPT) -g
-ALLFLAGS := -std=gnu99 -fPIC -fvisibility=hidden $(WARN) -I$(LUA_INC) $(CFLAGS)
+ALLFLAGS := -std=gnu99 -fPIC -fvisibility=hidden $(WARN) -Icsrc -I$(LUA_INC) $(CFLAGS)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ifneq ($(SAN),)
   ALLFLAGS += $(SANFLAGS)

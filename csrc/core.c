@@ -1,16 +1,16 @@
 /* The C module jsonrpc.core: gathers the engine's parts into one table. */
 #include <signal.h>
-#include "compat.h"
-#include "buffer.h"
-#include "codec.h"
-#include "framing.h"
-#include "errors.h"
-#include "dispatch.h"
-#include "outgoing.h"
-#include "loop.h"
-#include "stream.h"
-#include "socket.h"
-#include "process.h"
+#include "common/compat.h"
+#include "common/buffer.h"
+#include "codec/codec.h"
+#include "framing/framing.h"
+#include "rpc/errors.h"
+#include "rpc/dispatch.h"
+#include "rpc/outgoing.h"
+#include "uv/loop.h"
+#include "uv/stream.h"
+#include "uv/socket.h"
+#include "uv/process.h"
 
 #ifndef JSONRPC_VERSION
 #define JSONRPC_VERSION "scm"

@@ -5,7 +5,7 @@
  * buffer, no NUL after it, so AddressSanitizer sees any read past the
  * end), the answer handed to a sink. */
 #include <string.h>
-#include "dispatch.h"
+#include "rpc/dispatch.h"
 #include "harness.h"
 
 static const char check[] =

@@ -1,8 +1,8 @@
-/* libFuzzer target for the stream framings (csrc/framing*.c).
+/* libFuzzer target for the stream framings (csrc/framing/).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I/usr/include/lua5.4 \
- *       -Icsrc fuzz/fuzz_framing.c csrc/[a-z]*.c -llua5.4 -lm -o /tmp/fuzz_framing
- *   (that is csrc's .c files; a C comment cannot spell the usual glob)
+ *       -Icsrc fuzz/fuzz_framing.c $(find csrc -name "*.c") -llua5.4 -lm -o /tmp/fuzz_framing
+ *   (every .c file under csrc)
  *
  * Input: byte 0 picks the framing (value % 3) and extra runs (0x10: through
  * the Lua binding too; 0x20: with failing allocations, 0x40: those through
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <lua.h>
 #include <lauxlib.h>
-#include "framing.h"
+#include "framing/framing.h"
 
 int luaopen_jsonrpc_core(lua_State *L);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

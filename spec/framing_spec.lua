@@ -5,7 +5,7 @@
 -- counts and sizes (for valgrind); JSONRPC_SPEC_TIMING=1 prints how long the
 -- large-message checks took (they never fail on time).
 --
--- After a framing error (see also the top of csrc/framing.c):
+-- After a framing error (see also the top of csrc/framing/framing.c):
 --  * content-length and be32 cannot find the next frame again: the framer is
 --    broken, holds nothing, and every later feed returns {} and the same
 --    error, until f:reset();

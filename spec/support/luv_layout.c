@@ -1,11 +1,11 @@
 /* Checks that the head of luv's handle and context structs, which our
- * handles mirror (csrc/loop.h) so that uv.walk() can see them, matches the
+ * handles mirror (csrc/uv/loop.h) so that uv.walk() can see them, matches the
  * installed luv headers. Exits 0 when it does. */
 #include <stddef.h>
 #include <stdio.h>
 #include "luv/luv.h"
 #include "luv/lhandle.h"
-#include "loop.h"
+#include "uv/loop.h"
 
 #define SAME(a, b) do { if ((size_t)(a) != (size_t)(b)) { \
     printf("mismatch: %s = %zu, %s = %zu\n", #a, (size_t)(a), #b, (size_t)(b)); bad = 1; } } while (0)

@@ -4,7 +4,7 @@
  * (a sequence becomes an array, string keys an object, jsonrpc.array{} and
  * jsonrpc.object{} the empty ones) or nil (left out). */
 #include <stdio.h>
-#include "codec.h"
+#include "codec/codec.h"
 #include "outgoing.h"
 
 #define UPVAL_SCRATCH lua_upvalueindex(1)

@@ -5,8 +5,8 @@
 #define JSONRPC_STREAM_H
 
 #include "deadline.h"
-#include "dispatch.h"
-#include "framing.h"
+#include "rpc/dispatch.h"
+#include "framing/framing.h"
 #include "listen_limits.h"
 #include "loop.h"
 

@@ -2,7 +2,7 @@
 #ifndef JSONRPC_PROCESS_H
 #define JSONRPC_PROCESS_H
 
-#include "compat.h"
+#include "common/compat.h"
 
 /* Adds stdio and spawn to the table on top. */
 void jr_process_open(lua_State *L);

@@ -14,9 +14,9 @@
 #include "dispatch.h"
 #include "envelope.h"
 #include "errors.h"
-#include "options.h"
+#include "common/options.h"
 #include "response.h"
-#include "utf8.h"
+#include "codec/utf8.h"
 
 #define SERVER_MT "jsonrpc.server"
 

@@ -4,7 +4,7 @@
 #ifndef JSONRPC_ERRORS_H
 #define JSONRPC_ERRORS_H
 
-#include "compat.h"
+#include "common/compat.h"
 
 #define JR_ERROR_MT "jsonrpc.error"
 

@@ -10,7 +10,7 @@
  * Wrong arguments raise; framing errors are returned. */
 #include <stdio.h>
 #include "framing.h"
-#include "options.h"
+#include "common/options.h"
 
 #define FRAMER_MT "jsonrpc.framer"
 

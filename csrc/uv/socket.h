@@ -2,7 +2,7 @@
 #ifndef JSONRPC_SOCKET_H
 #define JSONRPC_SOCKET_H
 
-#include "compat.h"
+#include "common/compat.h"
 
 /* Adds listen and connect to the table on top. */
 void jr_socket_open(lua_State *L);

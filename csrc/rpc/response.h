@@ -2,7 +2,7 @@
 #ifndef JSONRPC_RESPONSE_H
 #define JSONRPC_RESPONSE_H
 
-#include "codec.h"
+#include "codec/codec.h"
 
 /* The id of a response: its raw JSON text, or NULL for null. */
 typedef struct jr_id {

@@ -2,7 +2,7 @@
  * encode and decode share, through upvalues, a scratch buffer and the two
  * metatables that mark a table's kind. */
 #include "codec.h"
-#include "options.h"
+#include "common/options.h"
 
 #define UPVAL_SCRATCH lua_upvalueindex(1)
 #define UPVAL_ARRAY_MT lua_upvalueindex(2)

@@ -2,7 +2,7 @@
 #ifndef JSONRPC_OUTGOING_H
 #define JSONRPC_OUTGOING_H
 
-#include "compat.h"
+#include "common/compat.h"
 
 /* Adds request to the table on top. */
 void jr_outgoing_open(lua_State *L);

@@ -3,7 +3,7 @@
 #define JSONRPC_NUMBER_H
 
 #include <stddef.h>
-#include "buffer.h"
+#include "common/buffer.h"
 
 #define JR_NUMBUF 40   /* enough for any number this module writes */
 

@@ -5,7 +5,7 @@
 #define JSONRPC_CODEC_H
 
 #include <stddef.h>
-#include "buffer.h"
+#include "common/buffer.h"
 
 /* Registry keys of the metatables that mark a table's JSON kind. */
 #define JR_ARRAY_MT "jsonrpc.array"

@@ -9,7 +9,7 @@
 #define JSONRPC_LOOP_H
 
 #include <uv.h>
-#include "compat.h"
+#include "common/compat.h"
 
 /* The head of luv's luv_handle_t (luv 1.44, lhandle.h). luv reads this from
  * handle->data for every handle on its loop: uv.walk() pushes the object

@@ -3,7 +3,7 @@
 #ifndef JSONRPC_DISPATCH_H
 #define JSONRPC_DISPATCH_H
 
-#include "codec.h"
+#include "codec/codec.h"
 
 #define JR_DEFAULT_MAX_BATCH 1000
 

@@ -18,7 +18,7 @@
 #define JSONRPC_FRAMING_H
 
 #include <stddef.h>
-#include "buffer.h"
+#include "common/buffer.h"
 
 #define JR_DEFAULT_MAX_MESSAGE ((size_t)134217728)  /* 128 MiB */
 #define JR_DEFAULT_MAX_HEADER ((size_t)8192)        /* content-length header block */

@@ -6,7 +6,7 @@
 #ifndef JSONRPC_ENVELOPE_H
 #define JSONRPC_ENVELOPE_H
 
-#include "decoder.h"
+#include "codec/decoder.h"
 
 /* Members seen. */
 enum {

@@ -1,6 +1,6 @@
 #include <stdio.h>
 #include "response.h"
-#include "number.h"
+#include "codec/number.h"
 
 #define OOM(b, mark, err) (b->len = mark, snprintf(err, JR_ERRLEN, "out of memory"), -1)
 
