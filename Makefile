@@ -85,6 +85,7 @@ bench: all build/bench/loadgen build/bench/floor
 	$(MAKE) --no-print-directory LUA=luajit
 	bench/setup
 	lua5.4 bench/run.lua $(BENCH_ARGS)
+	lua5.4 bench/readme.lua
 
 bench-codec: all
 	$(LUA_BIN) bench/codec.lua

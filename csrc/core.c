@@ -5,8 +5,9 @@
 #include "codec/codec.h"
 #include "framing/framing.h"
 #include "rpc/errors.h"
-#include "rpc/dispatch.h"
-#include "rpc/outgoing.h"
+#include "rpc/endpoint.h"
+#include "rpc/request.h"
+#include "rpc/server.h"
 #include "uv/loop.h"
 #include "uv/stream.h"
 #include "uv/socket.h"
@@ -49,8 +50,9 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_codec_open(L);
     jr_framing_open(L);
     jr_errors_open(L);
-    jr_dispatch_open(L);
-    jr_outgoing_open(L);
+    jr_server_open(L);
+    jr_endpoint_open(L);
+    jr_request_open(L);
     jr_loop_open(L);
     jr_stream_open(L);
     jr_socket_open(L);

@@ -5,7 +5,7 @@
  * buffer, no NUL after it, so AddressSanitizer sees any read past the
  * end), the answer handed to a sink. */
 #include <string.h>
-#include "rpc/dispatch.h"
+#include "rpc/endpoint.h"
 #include "harness.h"
 
 static const char check[] =
@@ -40,10 +40,7 @@ static const char check[] =
     "local sent = {}\n"
     "local ep = j.endpoint{server = s, send = function(t) sent[#sent + 1] = t end,\n"
     "                     on_stray = function() end}\n"
-    "local st = ep:_serve_table(error)\n"
-    "fuzz_in_place = function(text, n, sink)\n"
-    "  st[1](st[2], text, st[3], st[4], st[5], st[6], sink, n)\n"
-    "end\n"
+    "fuzz_sink_endpoint = require('jsonrpc.core').endpoint{server = s, on_stray = function() end}\n"
     "fuzz_check_answer = check_answer\n"
     "return function(text)\n"
     "  check_answer(text, s:handle(text, {peer = 'fuzz'}))\n"
@@ -59,7 +56,7 @@ typedef struct collector {
 } collector;
 
 /* Each answer is checked as it comes (pushed, then checked by Lua). */
-static void collect(jr_sink *sink, const char *text, size_t len)
+static int collect(jr_sink *sink, const char *text, size_t len)
 {
     collector *c = (collector *)sink;
     lua_getglobal(c->L, "fuzz_check_answer");
@@ -67,23 +64,41 @@ static void collect(jr_sink *sink, const char *text, size_t len)
     lua_pushlstring(c->L, text, len);
     lua_call(c->L, 2, 0);
     c->answers++;
+    return 0;
+}
+
+typedef struct in_place {
+    const unsigned char *data;
+    size_t size;
+} in_place;
+
+/* The endpoint at 2 takes the bytes as a driver hands them over. */
+static int receive_in_place(lua_State *L)
+{
+    in_place *p = (in_place *)lua_touserdata(L, 1);
+    jr_endpoint_receive(L, 2, (const char *)p->data, p->size);
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
+    static collector c;
     lua_State *L;
-    collector c;
+    in_place p;
     harness_run(check, data, size);
     L = harness_state(check);
     c.sink.put = collect;
+    c.sink.waiting = NULL;
     c.L = L;
     c.answers = 0;
-    lua_getglobal(L, "fuzz_in_place");
-    lua_pushlightuserdata(L, (void *)data);
-    lua_pushnumber(L, (lua_Number)size);
-    lua_pushlightuserdata(L, &c.sink);
-    if (lua_pcall(L, 3, 0, 0) != 0) {
+    p.data = data;
+    p.size = size;
+    lua_pushcfunction(L, receive_in_place);
+    lua_pushlightuserdata(L, &p);
+    lua_getglobal(L, "fuzz_sink_endpoint");
+    jr_endpoint_attach(jr_to_endpoint(L, -1), &c.sink);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
         fprintf(stderr, "fuzz check failed (in place): %s\n", lua_tostring(L, -1));
         abort();
     }

@@ -1,5 +1,8 @@
 -- Every example runs as it stands, to completion, with the interpreter the
--- suite runs on.
+-- suite runs on: the programs in examples/, and the self-checking examples
+-- of README.md and of every docs/*.md page (a ```lua block that starts with
+-- `local jsonrpc = require "jsonrpc"` and states its output in "--> value"
+-- comments).
 local util = require "spec.support.util"
 local lua = util.interpreter()
 
@@ -19,40 +22,78 @@ describe("examples", function()
     end)
   end
 
-  it("every self-checking Lua example in the README runs and prints what it says", function()
-    local f = assert(io.open("README.md"))
-    local readme = f:read("*a")
-    f:close()
-    local count = 0
-    for block in readme:gmatch("```lua\n(.-)```") do
-      -- complete blocks that state their output ("--> value"); the others
-      -- (a stdio server, say) need a peer the README cannot provide
+  -- The pages whose self-checking examples run: the README and every page
+  -- of the reference in docs/.
+  local pages = { "README.md" }
+  do
+    local p = assert(io.popen("ls docs/*.md 2>/dev/null"))
+    for path in p:lines() do pages[#pages + 1] = path end
+    p:close()
+  end
+
+  --- The self-checking examples of a Markdown text: complete blocks that
+  -- state their output ("--> value"); the others (a stdio server, say) need
+  -- a peer the page cannot provide.
+  local function examples_of(text)
+    local found = {}
+    for block in text:gmatch("```lua\n(.-)```") do
       if block:find('^local jsonrpc = require "jsonrpc"\n') and block:find("%-%->") then
-        count = count + 1
-        local printed = {}
-        local env = setmetatable({
-          print = function(...)
-            local parts = {}
-            for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-            printed[#printed + 1] = table.concat(parts, "\t")
-          end,
-        }, {__index = _G})
-        local chunk
-        if setfenv then
-          chunk = assert(loadstring(block, "=README example " .. count))
-          setfenv(chunk, env)
-        else
-          chunk = assert(load(block, "=README example " .. count, "t", env))
-        end
-        local ok, err = pcall(chunk)
-        assert(ok, err)
-        -- each "--> value" comment is what the line before it printed
-        local expected = {}
-        for want in block:gmatch("%-%-> ([^\n]+)") do expected[#expected + 1] = want end
-        for i, want in ipairs(expected) do assert.equal(want, printed[i]) end
+        found[#found + 1] = block
       end
     end
-    assert.is_true(count >= 2)
+    return found
+  end
+
+  --- Runs one example; each "--> value" comment is, in order, what the
+  -- example printed.
+  local function check_example(block, name)
+    local printed = {}
+    local env = setmetatable({
+      print = function(...)
+        local parts = {}
+        for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+        printed[#printed + 1] = table.concat(parts, "\t")
+      end,
+    }, {__index = _G})
+    local chunk
+    if setfenv then
+      chunk = assert(loadstring(block, "=" .. name))
+      setfenv(chunk, env)
+    else
+      chunk = assert(load(block, "=" .. name, "t", env))
+    end
+    local ok, err = pcall(chunk)
+    assert(ok, err)
+    local expected = {}
+    for want in block:gmatch("%-%-> ([^\n]+)") do expected[#expected + 1] = want end
+    for i, want in ipairs(expected) do
+      assert(want == printed[i], ("%s: output %d: expected %q, printed %q"):format(
+        name, i, want, tostring(printed[i])))
+    end
+  end
+
+  for _, page in ipairs(pages) do
+    it("every self-checking Lua example in " .. page .. " runs and prints what it says", function()
+      local f = assert(io.open(page))
+      local text = f:read("*a")
+      f:close()
+      for i, block in ipairs(examples_of(text)) do
+        check_example(block, ("%s example %d"):format(page, i))
+      end
+    end)
+  end
+
+  it("the README and docs/ have self-checking examples", function()
+    local readme, docs = 0, 0
+    for _, page in ipairs(pages) do
+      local f = assert(io.open(page))
+      local n = #examples_of(f:read("*a"))
+      f:close()
+      if page == "README.md" then readme = n else docs = docs + n end
+    end
+    assert(#pages > 1, "no docs/*.md pages found")
+    assert(readme >= 1, "the README has no self-checking example")
+    assert(docs >= 10, ("docs/ has only %d self-checking examples"):format(docs))
   end)
 
   it("lsp_client drives the stdio language server as a child", function()

@@ -99,7 +99,7 @@ describe("handlers that wait", function()
     a:method("double", function(x) return 2 * x end)
     b:method("ask_back", function(x) return b:call("double", { x }) + 1 end)
     b:receive('{"jsonrpc":"2.0","method":"ask_back","params":[20],"id":"s-1"}')
-    assert.equal(1, b.in_flight)   -- it waits for a's answer
+    assert.equal(1, b:in_flight())   -- it waits for a's answer
     while #queue > 0 do
       local item = table.remove(queue, 1)
       item[1]:receive(item[2])

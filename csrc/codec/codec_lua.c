@@ -7,7 +7,6 @@
 #define UPVAL_SCRATCH lua_upvalueindex(1)
 #define UPVAL_ARRAY_MT lua_upvalueindex(2)
 #define UPVAL_OBJECT_MT lua_upvalueindex(3)
-#define SCRATCH_KEEP (64u << 10)   /* capacity kept between calls */
 
 /* The options of encode, or of decode (which also takes max_values). */
 static void read_limits(lua_State *L, int opts, jr_codec_limits *lim, int decoding)
@@ -20,26 +19,6 @@ static void read_limits(lua_State *L, int opts, jr_codec_limits *lim, int decodi
     lim->max_size = jr_opt_size(L, opts, "max_size", JR_DEFAULT_MAX_SIZE, 0, JR_OPT_SIZE_MAX);
     lim->max_values = decoding ? jr_opt_size(L, opts, "max_values", JR_NO_BUDGET, 1, JR_OPT_SIZE_MAX)
                                : JR_NO_BUDGET;
-}
-
-/* The shared scratch buffer, or a fresh one if a re-entrant call (from a
- * finalizer) finds it lent out. A fresh one is pushed on the stack. */
-static jr_buf *borrow_scratch(lua_State *L)
-{
-    jr_buf *b = (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH);
-    if (b->lent)
-        b = jr_buf_newbox(L);
-    b->lent = 1;
-    b->len = 0;
-    return b;
-}
-
-static void return_scratch(lua_State *L, jr_buf *b)
-{
-    if (b == lua_touserdata(L, UPVAL_SCRATCH)) {
-        b->lent = 0;
-        jr_buf_trim(b, SCRATCH_KEEP);
-    }
 }
 
 /* The Lua return convention: the value already pushed, or nil, message. */
@@ -64,9 +43,9 @@ static int l_decode(lua_State *L)
     s = lua_tolstring(L, 1, &n);
     read_limits(L, 2, &lim, 1);
     lua_settop(L, 2);
-    scratch = borrow_scratch(L);
+    scratch = jr_buf_borrow(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH));
     rc = jr_decode(L, s, n, &lim, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, scratch, err);
-    return_scratch(L, scratch);
+    jr_buf_return(scratch);
     return result(L, rc, err);
 }
 
@@ -79,11 +58,11 @@ static int l_encode(lua_State *L)
     luaL_checkany(L, 1);
     read_limits(L, 2, &lim, 0);
     lua_settop(L, 2);
-    out = borrow_scratch(L);
+    out = jr_buf_borrow(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH));
     rc = jr_encode(L, 1, out, &lim, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, err);
     if (rc == 0)
         lua_pushlstring(L, out->data, out->len);
-    return_scratch(L, out);
+    jr_buf_return(out);
     return result(L, rc, err);
 }
 

@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include "buffer.h"
 
 #define BUF_BOX "jsonrpc.buffer"
@@ -65,4 +66,33 @@ void jr_buf_trim(jr_buf *b, size_t keep)
 {
     if (b->cap > keep && b->len <= keep)
         (void)resize(b, keep);
+}
+
+jr_buf *jr_buf_borrow(lua_State *L, jr_buf *shared)
+{
+    jr_buf *b = shared;
+    if (b->lent)
+        b = jr_buf_newbox(L);
+    else
+        lua_pushnil(L);
+    b->lent = 1;
+    b->len = 0;
+    return b;
+}
+
+void jr_buf_return(jr_buf *b)
+{
+    b->lent = 0;
+    jr_buf_trim(b, JR_BUF_KEEP);
+}
+
+void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
 }

@@ -19,6 +19,14 @@ typedef struct jr_buf {
                      allocation) takes a fresh buffer instead */
 } jr_buf;
 
+/* Capacity a shared buffer keeps between uses: enough for the common
+ * message, without one huge message pinning its memory for ever. */
+#define JR_BUF_KEEP ((size_t)64 << 10)
+
+/* A lua_Alloc on malloc: for buffers that outlive a call (a handle's, a
+ * batch's), which may outlive the Lua state's finalizers when it closes. */
+void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
 /* Pushes a new empty buffer box; returns the buffer inside it. */
 jr_buf *jr_buf_newbox(lua_State *L);
 /* Registers the box metatable (called once at module load). */
@@ -32,6 +40,13 @@ void jr_buf_release(jr_buf *b);
 /* Shrinks storage back to at most `keep` bytes of capacity when it is larger
  * (used to stop one huge message from pinning memory forever). */
 void jr_buf_trim(jr_buf *b, size_t keep);
+
+/* Lends the shared buffer (emptied), or, when a re-entrant use (a handler
+ * dispatching again, a finalizer) finds it lent, a fresh one. Pushes the
+ * fresh one's box, or nil, so the caller's stack layout is the same. */
+jr_buf *jr_buf_borrow(lua_State *L, jr_buf *shared);
+/* Gives a borrowed buffer back, trimmed to JR_BUF_KEEP. */
+void jr_buf_return(jr_buf *b);
 
 static inline int jr_buf_reserve(jr_buf *b, size_t extra)
 {

@@ -34,6 +34,13 @@ void jr_push_error(lua_State *L, lua_Integer code, const char *message, int data
     lua_setmetatable(L, -2);
 }
 
+void jr_push_local_error(lua_State *L, lua_Integer code, const char *message)
+{
+    jr_push_error(L, code, message, 0);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "transport");
+}
+
 int jr_is_error(lua_State *L, int idx)
 {
     int same;

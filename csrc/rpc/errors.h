@@ -25,6 +25,11 @@
 /* Pushes a new error value; data_idx 0 means no data. */
 void jr_push_error(lua_State *L, lua_Integer code, const char *message, int data_idx);
 
+/* Pushes an error made on the calling side (a timeout, a closed
+ * connection, a malformed response): marked `transport = true`, since a
+ * peer may send the same codes. */
+void jr_push_local_error(lua_State *L, lua_Integer code, const char *message);
+
 /* Whether the value at idx is an error value. */
 int jr_is_error(lua_State *L, int idx);
 

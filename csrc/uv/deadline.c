@@ -54,18 +54,10 @@ static void expire(jr_stream *s, const char *what, uint64_t ms)
     jr_stream_close(s, why);
 }
 
-/* Asks Lua whether handlers or calls are waiting on the connection. */
-static int busy(jr_stream *s)
+/* Whether handlers or calls are waiting on the connection's endpoint. */
+static int busy(const jr_stream *s)
 {
-    lua_State *L = s->h.loop->cbL;
-    int yes = 0;
-    if (s->on_idle == LUA_NOREF || s->h.loop->closing)
-        return 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_idle);
-    if (lua_pcall(L, 0, 1, 0) == 0)
-        yes = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return yes;
+    return s->ep != NULL && jr_endpoint_busy(s->ep);
 }
 
 static int idle(jr_stream *s)

@@ -5,8 +5,8 @@
  *                  within it (counted only while we read: our own
  *                  backpressure is not the peer's fault);
  *   idle timeout   a connection with no traffic and nothing in flight
- *                  (no partial frame, nothing queued, and, as the stream's
- *                  on_idle callback says, no handler or call waiting);
+ *                  (no partial frame, nothing queued, and no handler or call
+ *                  waiting on the stream's endpoint);
  *   send timeout   while bytes wait for a peer that does not read (the
  *                  kernel's buffers for it are full, so libuv holds what
  *                  we wrote), it must read something within it. Not only

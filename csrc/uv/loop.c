@@ -241,17 +241,6 @@ static int l_timer_tostring(lua_State *L)
     return 1;
 }
 
-void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
-}
-
 void jr_loop_open(lua_State *L)
 {
     lua_pushcfunction(L, l_run);

@@ -9,7 +9,7 @@
 #define JSONRPC_LOOP_H
 
 #include <uv.h>
-#include "common/compat.h"
+#include "common/buffer.h"
 
 /* The head of luv's luv_handle_t (luv 1.44, lhandle.h). luv reads this from
  * handle->data for every handle on its loop: uv.walk() pushes the object
@@ -58,10 +58,6 @@ void jr_handle_close(jr_handle *h);
 
 /* Pushes the Lua object of h (its registry ref). */
 void jr_handle_push(lua_State *L, const jr_handle *h);
-
-/* A lua_Alloc on malloc: for memory that handles own, which may outlive
- * the Lua state's finalizers when it closes. */
-void *jr_malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* Adds run and timer to the table on top. */
 void jr_loop_open(lua_State *L);

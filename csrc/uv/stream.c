@@ -4,8 +4,8 @@
  * stream:on_message(fn(text | nil, err))    stream:on_close(fn(reason))
  * stream:flush() -> queued bytes    stream:on_drain(fn())
  * stream:high_water([bytes]) -> bytes
- * stream:timeouts(frame, idle, send)   stream:on_idle(fn() -> busy)
- * stream:on_eof(fn())
+ * stream:timeouts(frame, idle, send)   stream:on_eof(fn())
+ * stream:serve(endpoint [, max_in_flight])    stream:shutdown([reason])
  * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
  * stream:unsent() -> bytes
  *
@@ -46,7 +46,9 @@ typedef struct write_req {
 static void flush_pending(jr_stream *s);
 static void stop_reading(jr_stream *s);
 static int queue_text(jr_stream *s, const char *text, size_t n);
-static void sink_put(jr_sink *sink, const char *text, size_t n);
+static void finish(jr_stream *s);
+static int sink_put(jr_sink *sink, const char *text, size_t n);
+static void sink_waiting(jr_sink *sink, int in_flight);
 
 static jr_stream **check_box(lua_State *L)
 {
@@ -88,31 +90,42 @@ static void report(jr_stream *s, const char *message)
     call_back(s, s->on_message, 2);
 }
 
-/* A message straight to the endpoint's dispatcher, whose reply comes back
- * through the sink: no Lua callback, no reply string. The serve table is
- * {receive, server, context, on_response, on_defer, runner, report, log}. */
+/* A message to the endpoint, whose answers come back through the sink:
+ * C to C, inside one protected call. */
+typedef struct delivery {
+    jr_stream *s;
+    const char *msg;
+    size_t len;
+} delivery;
+
+static int receive_protected(lua_State *L)
+{
+    delivery *d = (delivery *)lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, d->s->ep_ref);
+    /* the text in place, not copied: the framer's buffer stays put until
+     * this returns, as deliver does not run again meanwhile */
+    jr_endpoint_receive(L, 2, d->msg, d->len);
+    return 0;
+}
+
 static void serve_message(jr_stream *s, const char *msg, size_t len)
 {
     lua_State *L = s->h.loop->cbL;
-    int top = lua_gettop(L), i;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->serve);
-    lua_rawgeti(L, top + 1, 1);
-    lua_rawgeti(L, top + 1, 2);
-    /* the text in place, not copied: the framer's buffer stays put until
-     * this returns, as deliver does not run again meanwhile */
-    lua_pushlightuserdata(L, (void *)msg);
-    for (i = 3; i <= 6; i++)
-        lua_rawgeti(L, top + 1, i);
-    lua_pushlightuserdata(L, &s->sink);
-    lua_pushnumber(L, (lua_Number)len);
-    lua_rawgeti(L, top + 1, 8);
-    if (lua_pcall(L, 9, 0, 0) != 0) {   /* a failing response callback */
-        lua_rawgeti(L, top + 1, 7);
-        lua_insert(L, -2);
-        if (lua_pcall(L, 1, 0, 0) != 0)
+    delivery d;
+    d.s = s;
+    d.msg = msg;
+    d.len = len;
+    lua_pushcfunction(L, receive_protected);
+    lua_pushlightuserdata(L, &d);
+    if (lua_pcall(L, 1, 0, 0) != 0) {   /* out of memory, or a raising callback */
+        if (s->on_message != LUA_NOREF && !s->h.loop->closing) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            call_back(s, s->on_message, 2);
+        } else {
             lua_pop(L, 1);
+        }
     }
-    lua_settop(L, top);
 }
 
 /* A framing error, answered once with id null while our side of the
@@ -153,10 +166,10 @@ static void deliver(jr_stream *s)
     /* a pause or a full write queue holds back the messages already
      * buffered too: resume (or the queue draining) delivers them */
     while (!uv_is_closing(&s->u.handle) && !s->paused && !s->throttled && !s->finishing
-           && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
+           && !s->full && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
         if (r == 1) {
             s->messages++;
-            if (s->serve != LUA_NOREF) {
+            if (s->ep != NULL) {
                 serve_message(s, msg, len);
             } else {
                 lua_pushlstring(L, msg, len);
@@ -181,6 +194,8 @@ static void deliver(jr_stream *s)
     s->in_read--;
     if (s->in_read == 0)
         flush_pending(s);
+    if (s->draining && (s->ep == NULL || s->ep->in_flight == 0) && !uv_is_closing(&s->u.handle))
+        finish(s);   /* the last handler finished while this ran */
 }
 
 /* Bytes whose writes have not been called back, and ours collected: a
@@ -263,10 +278,20 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
          * it sent be answered first (a half-close), else it is the end */
         s->eof = 1;
         stop_reading(s);
-        if (s->on_eof != LUA_NOREF && !jr_framer_broken(&s->framer))
-            call_back(s, s->on_eof, 0);
-        else
+        if (s->ep == NULL || jr_framer_broken(&s->framer)) {
             jr_stream_close(s, "closed by the peer");
+            return;
+        }
+        if (s->on_eof != LUA_NOREF)
+            call_back(s, s->on_eof, 0);   /* the calls waiting on it fail */
+        if (!s->draining) {
+            s->draining = 1;
+            snprintf(s->reason, sizeof s->reason, "closed by the peer");
+        }
+        s->full = 0;   /* what it sent before is answered, whatever the limit */
+        deliver(s);
+        if (s->ep->in_flight == 0)
+            finish(s);
     } else if (n == UV_ENOBUFS) {
         jr_stream_close(s, jr_framer_broken(&s->framer) ? jr_framer_error(&s->framer)
                                                         : "not enough memory");
@@ -280,7 +305,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static int start_reading(jr_stream *s)
 {
     int rc = 0;
-    if (!s->reading && !s->paused && !s->throttled && !s->finishing && !s->eof
+    if (!s->reading && !s->paused && !s->throttled && !s->finishing && !s->eof && !s->full
         && !uv_is_closing(&s->u.handle)) {
         rc = uv_read_start(&s->u.stream, alloc_cb, read_cb);
         s->reading = rc == 0;
@@ -341,10 +366,11 @@ static void on_closed(jr_handle *h)
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_close);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_drain);
-        luaL_unref(L, LUA_REGISTRYINDEX, s->on_idle);
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_eof);
-        luaL_unref(L, LUA_REGISTRYINDEX, s->serve);
-    }
+        luaL_unref(L, LUA_REGISTRYINDEX, s->ep_ref);
+        if (s->ep != NULL)   /* it may outlive us: what it answers is dropped */
+            jr_endpoint_attach(s->ep, NULL);
+    }   /* else the Lua state is closing, and the endpoint may be gone */
     release(s);
 }
 
@@ -380,8 +406,9 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     lua_setmetatable(L, -2);
     jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
-    s->on_message = s->on_close = s->on_drain = s->on_idle = s->on_eof = s->serve = LUA_NOREF;
+    s->on_message = s->on_close = s->on_drain = s->on_eof = s->ep_ref = LUA_NOREF;
     s->sink.put = sink_put;
+    s->sink.waiting = sink_waiting;
     s->high_water = JR_DEFAULT_HIGH_WATER;
     s->read_size = READ_START;
     s->h.uv = &s->u.handle;
@@ -531,14 +558,36 @@ static int queue_text(jr_stream *s, const char *text, size_t n)
     return 0;
 }
 
-/* The dispatcher's replies (serve mode); dropped once the stream closes. */
-static void sink_put(jr_sink *sink, const char *text, size_t n)
+/* The endpoint's texts; dropped once the stream closes. */
+static int sink_put(jr_sink *sink, const char *text, size_t n)
+{
+    jr_stream *s = (jr_stream *)((char *)sink - offsetof(jr_stream, sink));
+    if (uv_is_closing(&s->u.handle))
+        return -1;
+    if (queue_text(s, text, n) != 0) {
+        jr_stream_close(s, "not enough memory for a reply");
+        return -1;
+    }
+    return 0;
+}
+
+/* The endpoint's handlers waiting: too many stop reading until one
+ * finishes; a graceful close finishes once none is left. */
+static void sink_waiting(jr_sink *sink, int in_flight)
 {
     jr_stream *s = (jr_stream *)((char *)sink - offsetof(jr_stream, sink));
     if (uv_is_closing(&s->u.handle))
         return;
-    if (queue_text(s, text, n) != 0)
-        jr_stream_close(s, "not enough memory for a reply");
+    if (s->max_in_flight > 0 && in_flight >= s->max_in_flight && !s->full && !s->eof) {
+        s->full = 1;
+        stop_reading(s);
+    } else if (s->full && in_flight < s->max_in_flight) {
+        s->full = 0;
+        start_reading(s);
+        deliver(s);   /* what was read before the limit */
+    }
+    if (s->draining && in_flight == 0 && !s->delivering)
+        finish(s);
 }
 
 /* stream:write(text): frames text and queues it; the bytes now queued, or
@@ -622,26 +671,50 @@ static void finished(uv_shutdown_t *req, int status)
     jr_stream_close(s, s->reason[0] ? s->reason : "closed");
 }
 
-/* stream:finish([reason]): closes once what is queued has been written. */
-static int l_finish(lua_State *L)
+/* Closes once what is queued has been written. */
+static void finish(jr_stream *s)
 {
-    jr_stream *s = *check_box(L);
     finish_req *f;
-    if (s == NULL || s->finishing || uv_is_closing(&s->u.handle))
-        return 0;
-    snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
+    if (s->finishing || uv_is_closing(&s->u.handle))
+        return;
     s->finishing = 1;
     stop_reading(s);
     flush_pending(s);   /* the shutdown waits for queued writes only */
     if (uv_is_closing(&s->u.handle))
-        return 0;
+        return;
     f = (finish_req *)malloc(sizeof *f);
     if (f == NULL || uv_shutdown(&f->req, s->writer, finished) != 0) {
         free(f);
         jr_stream_close(s, s->reason);   /* nothing to wait for, or cannot */
-        return 0;
+        return;
     }
     f->s = s;
+}
+
+/* stream:finish([reason]): closes once what is queued has been written. */
+static int l_finish(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s == NULL || s->finishing || uv_is_closing(&s->u.handle))
+        return 0;
+    snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
+    finish(s);
+    return 0;
+}
+
+/* stream:shutdown([reason]): reads no more requests, lets the endpoint's
+ * handlers in flight finish and their answers be written, then closes. */
+static int l_shutdown(lua_State *L)
+{
+    jr_stream *s = *check_box(L);
+    if (s == NULL || s->draining || s->finishing || uv_is_closing(&s->u.handle))
+        return 0;
+    snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
+    s->draining = 1;
+    s->paused = 1;
+    stop_reading(s);
+    if ((s->ep == NULL || s->ep->in_flight == 0) && !s->delivering)
+        finish(s);
     return 0;
 }
 
@@ -678,15 +751,9 @@ static int l_on_drain(lua_State *L)
     return set_ref(L, &check_open(L)->on_drain, LUA_TFUNCTION);
 }
 
-/* stream:on_idle(fn): at the idle deadline, fn() returns true while
- * handlers or calls still wait on the connection (it is not idle). */
-static int l_on_idle(lua_State *L)
-{
-    return set_ref(L, &check_open(L)->on_idle, LUA_TFUNCTION);
-}
-
-/* stream:on_eof(fn): the peer has shut down its side; fn() decides when
- * to close (without it, the stream closes at once). */
+/* stream:on_eof(fn): the peer has shut down its side: fn() fails the
+ * calls waiting on it; the requests it sent are still answered, then the
+ * stream closes (without an endpoint, it closes at once). */
 static int l_on_eof(lua_State *L)
 {
     return set_ref(L, &check_open(L)->on_eof, LUA_TFUNCTION);
@@ -709,11 +776,24 @@ static int l_timeouts(lua_State *L)
     return 0;
 }
 
-/* stream:serve(t): messages go to t's dispatcher rather than on_message
- * (which still gets framing errors); see serve_message. */
+/* stream:serve(endpoint [, max_in_flight]): messages go to the endpoint
+ * rather than on_message (which still hears of framing errors), and its
+ * answers come back through the sink; reading stops while max_in_flight
+ * handlers wait (0 or nil: no limit). */
 static int l_serve(lua_State *L)
 {
-    return set_ref(L, &check_open(L)->serve, LUA_TTABLE);
+    jr_stream *s = check_open(L);
+    jr_endpoint *ep = jr_to_endpoint(L, 2);
+    lua_Number max = luaL_optnumber(L, 3, 0);
+    luaL_argcheck(L, ep != NULL, 2, "jsonrpc.endpoint expected");
+    luaL_argcheck(L, max >= 0 && max < 1e9, 3, "max_in_flight out of range");
+    lua_settop(L, 2);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->ep_ref);
+    s->ep_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->ep = ep;
+    s->max_in_flight = (int)max;
+    jr_endpoint_attach(ep, &s->sink);
+    return 0;
 }
 
 static int l_is_closing(lua_State *L)
@@ -802,7 +882,6 @@ void jr_stream_open(lua_State *L)
         {"on_message", l_on_message},
         {"on_close", l_on_close},
         {"on_drain", l_on_drain},
-        {"on_idle", l_on_idle},
         {"on_eof", l_on_eof},
         {"timeouts", l_timeouts},
         {"flush", l_flush},
@@ -815,6 +894,7 @@ void jr_stream_open(lua_State *L)
         {"pause", l_pause},
         {"resume", l_resume},
         {"finish", l_finish},
+        {"shutdown", l_shutdown},
         {NULL, NULL},
     };
     lua_newtable(L);   /* core.defaults: the limits' defaults, for the Lua layer */

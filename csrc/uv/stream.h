@@ -5,7 +5,7 @@
 #define JSONRPC_STREAM_H
 
 #include "deadline.h"
-#include "rpc/dispatch.h"
+#include "rpc/endpoint.h"
 #include "framing/framing.h"
 #include "listen_limits.h"
 #include "loop.h"
@@ -41,9 +41,14 @@ typedef struct jr_stream {
     uv_stream_t *writer;      /* &u.stream, or &w.stream when split */
     int handles;              /* libuv handles not closed yet */
     jr_framer framer;
-    int on_message, on_close, on_drain, on_idle, on_eof;   /* registry refs of Lua callbacks */
-    int serve;                /* registry ref of the serve table, or LUA_NOREF */
-    jr_sink sink;             /* where the dispatcher puts replies */
+    int on_message, on_close, on_drain, on_eof;   /* registry refs of Lua callbacks */
+    jr_endpoint *ep;          /* the endpoint messages go to, or NULL */
+    int ep_ref;               /* its registry ref, or LUA_NOREF */
+    jr_sink sink;             /* where the endpoint puts its texts */
+    int max_in_flight;        /* handlers waiting at once before reading
+                                 stops (0: no limit) */
+    int full;                 /* reading stopped at max_in_flight */
+    int draining;             /* closing once no handler waits */
     int reading;              /* uv_read_start is in effect */
     int throttled;            /* reading stopped while writes are queued */
     int paused;               /* reading stopped by Lua (pause/resume) */

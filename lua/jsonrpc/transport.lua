@@ -11,8 +11,9 @@ local endpoint = require "jsonrpc.endpoint"
 
 local codes = core.codes
 local local_error = endpoint.local_error
+local waitable_coroutine = endpoint.waitable_coroutine
 local has_luv, luv = pcall(require, "luv")
-local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
+local yield, resume = coroutine.yield, core.resume
 local isyieldable = coroutine.isyieldable
 
 local defaults = core.defaults       -- the limits' defaults, from C
@@ -69,19 +70,12 @@ local function format_url(kind, host, port)
   return ("tcp://%s:%d"):format(host, port)
 end
 
-local function yieldable_coroutine()
-  local co, is_main = running()
-  if co == nil or is_main then return nil end
-  if isyieldable and not isyieldable() then return nil end
-  return co
-end
-
 --- Waits until done() is true: in a coroutine by yielding (wake resumes
 -- it), else by running the loop, which must not be running already (we
 -- would be inside one of its callbacks). Returns done().
 local function await(done, set_wake)
   if done() then return true end
-  local co = yieldable_coroutine()
+  local co = waitable_coroutine()
   if co then
     set_wake(function()
       if coroutine.status(co) == "suspended" then
@@ -143,18 +137,10 @@ local function report(conn, message)
   conn.reporter(message)
 end
 
---- A connection's log of its handlers' plain errors (when its server has
--- no on_error hook): message and traceback, through the reporter.
-local function handler_log(conn)
-  return function(message, traceback)
-    local text = traceback ~= nil and traceback ~= "" and traceback or message
-    conn.reporter("handler error: " .. tostring(text))
-  end
-end
-
 local function wrap(stream, opts, transport)
   local conn
   local high_water = stream:high_water(opts.write_high_water)
+  local reporter = opts.reporter or new_reporter(opts.on_error)
   conn = endpoint.new{
     send = function(text)
       local queued, err = stream:write(text)
@@ -164,33 +150,43 @@ local function wrap(stream, opts, transport)
       -- a coroutine (a handler sending many notifications) waits while the
       -- peer is behind, rather than piling texts up in memory (not on plain
       -- Lua 5.1, which cannot tell whether a pcall is in the way)
-      if queued > high_water and isyieldable and yieldable_coroutine() then conn:flush() end
+      if queued > high_water and isyieldable and waitable_coroutine() then conn:flush() end
     end,
     server = opts.server,
     on_stray = opts.on_stray,
     wait = run_until,
     set_timer = core.timer,
     timeout = opts.timeout,
+    -- its handlers' plain errors, when the server has no on_error hook
+    log = function(message, traceback)
+      local text = traceback ~= nil and traceback ~= "" and traceback or message
+      reporter("handler error: " .. tostring(text))
+    end,
+    -- errors raised by our callbacks while the stream delivers
+    report = function(message) reporter(tostring(message)) end,
   }
   setmetatable(conn, Connection)
   conn.stream = stream
-  conn.max_in_flight = opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT
-  conn.reporter = opts.reporter or new_reporter(opts.on_error)
-  conn.log = handler_log(conn)
+  conn.reporter = reporter
   conn.on_close_hooks = {}
   conn.drain_waiters = {}
   stream:on_drain(function() conn:_wake_drained() end)
   conn.context = { peer = stream:peer(), transport = transport, connection = conn }
-  -- messages go from the stream to the dispatcher in C, replies back;
+  conn.core:set_context(conn.context)
+  -- messages go from the stream to the endpoint in C, answers back;
   -- on_message hears only of framing errors
-  stream:serve(conn:_serve_table(function(message) report(conn, tostring(message)) end))
+  stream:serve(conn.core, opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT)
   stream:on_message(function(_, err) report(conn, tostring(err)) end)
   stream:on_close(function(reason) conn:_closed(reason) end)
-  stream:on_eof(function() conn:_peer_done() end)
+  -- the peer shut down its side (a half-close, or stdin's end): it can
+  -- answer nothing more, so the calls waiting on it fail; the requests it
+  -- sent are still answered, then the stream closes
+  stream:on_eof(function()
+    conn:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: the peer shut down its side"))
+  end)
   if opts.on_close then conn.on_close_hooks[1] = opts.on_close end
   if opts.frame_timeout or opts.idle_timeout or opts.send_timeout then
     stream:timeouts(opts.frame_timeout or 0, opts.idle_timeout or 0, opts.send_timeout or 0)
-    stream:on_idle(function() return conn.in_flight > 0 or next(conn.pending) ~= nil end)
   end
   return conn
 end
@@ -222,41 +218,7 @@ end
 --- Closes gracefully: reads no more requests, lets the handlers in flight
 -- finish and their answers be written, then closes.
 function Connection:shutdown(reason)
-  if self.draining then return end
-  self.draining = reason or "closed"
-  self.stream:pause()
-  if self.in_flight == 0 then self.stream:finish(self.draining) end
-end
-
---- The peer shut down its side (a half-close, or stdin's end): it can
--- answer nothing more, so the calls waiting on it fail; the requests it
--- sent are still answered, then the connection closes.
-function Connection:_peer_done()
-  self:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: the peer shut down its side"))
-  self.draining = self.draining or "closed by the peer"
-  self.peer_done = true
-  if self.in_flight == 0 then self.stream:finish(self.draining) end
-end
-
--- Too many handlers waiting: stop reading until one finishes.
-function Connection:_handler_started()
-  if self.in_flight >= self.max_in_flight and not self.full then
-    self.full = true
-    self.stream:pause()
-  end
-end
-
-function Connection:_handler_done()
-  if self.peer_done and self.full then
-    self.full = false
-    self.stream:resume()   -- the requests still buffered are answered too
-  end
-  if self.draining then
-    if self.in_flight == 0 then self.stream:finish(self.draining) end
-  elseif self.full and self.in_flight < self.max_in_flight then
-    self.full = false
-    self.stream:resume()
-  end
+  self.stream:shutdown(reason or "closed")
 end
 
 function Connection:is_closed()
@@ -385,7 +347,7 @@ local function connection_opts(server, opts, timeouts)
     return v
   end
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
-           on_close = opts.on_close, timeout = opts.timeout, reporter = nil,
+           on_close = opts.on_close, timeout = opts.timeout,
            max_in_flight = opts.max_in_flight,
            write_high_water = opts.write_high_water or (timeouts and timeouts.listen_write_high_water),
            frame_timeout = timeout("frame_timeout"), idle_timeout = timeout("idle_timeout"),
