@@ -20,6 +20,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "framing/framing.h"
+#include "framing/stream_layer.h"
 
 int luaopen_jsonrpc_core(lua_State *L);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,6 +86,18 @@ static int same_log(const eventlog *a, const eventlog *b)
     return a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n) == 0);
 }
 
+/* Appends the frame of m[0..n) as the message layer makes it. */
+static int frame_into(const params *pp, jr_buf *b, const char *m, size_t n)
+{
+    jr_layer *l = jr_stream_layer_new(pp->kind, pp->max_message);
+    int rc;
+    if (l == NULL)
+        abort();
+    rc = l->ops->frame(l, b, m, n);
+    l->ops->free(l);
+    return rc;
+}
+
 /* Decodes framed bytes with a fresh framer: they must hold exactly m. */
 static void check_reframe(const params *pp, const char *m, size_t n)
 {
@@ -97,8 +110,7 @@ static void check_reframe(const params *pp, const char *m, size_t n)
     if (pp->kind == JR_FRAME_NDJSON && n > 0 && m[n - 1] == '\r')
         return; /* the CR would be taken for part of a CRLF: documented */
     new_buf(&b);
-    if (jr_frame_header(pp->kind, n, &b) != 0 || jr_buf_add(&b, m, n) != 0 ||
-        jr_frame_trailer(pp->kind, &b) != 0)
+    if (frame_into(pp, &b, m, n) != 0)
         abort();
     jr_framer_init(&g, pp->kind, pp->max_message, JR_DEFAULT_MAX_HEADER, fz_alloc, NULL);
     if (jr_framer_feed(&g, b.data, b.len) != 0)
@@ -282,8 +294,7 @@ static void check_lua_frame(const params *pp, lua_State *L, const char *m, size_
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     new_buf(&b);
-    if (jr_frame_header(pp->kind, n, &b) != 0 || jr_buf_add(&b, m, n) != 0 ||
-        jr_frame_trailer(pp->kind, &b) != 0)
+    if (frame_into(pp, &b, m, n) != 0)
         abort();
     if (s == NULL || len != b.len || memcmp(s, b.data, len) != 0)
         abort();
@@ -370,6 +381,68 @@ static void check_encoding_limits(void)
 #endif
 }
 
+/* After an error, what the layer tells the peer: one frame holding a
+ * JSON-RPC error with id null. */
+static void check_refusal(const params *pp, jr_layer *l)
+{
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32";
+    static const char tail[] = "\"id\":null}";
+    jr_framer g;
+    jr_buf b;
+    const char *m;
+    size_t len;
+    new_buf(&b);
+    if (l->ops->refuse(l, &b) != 0)
+        abort();
+    jr_framer_init(&g, pp->kind, JR_DEFAULT_MAX_MESSAGE, JR_DEFAULT_MAX_HEADER, fz_alloc, NULL);
+    if (jr_framer_feed(&g, b.data, b.len) != 0 || jr_framer_next(&g, &m, &len) != 1
+        || len < sizeof head + sizeof tail || memcmp(m, head, sizeof head - 1) != 0
+        || memcmp(m + len - (sizeof tail - 1), tail, sizeof tail - 1) != 0
+        || jr_framer_next(&g, &m, &len) != 0)
+        abort();
+    jr_framer_free(&g);
+    jr_buf_release(&b);
+}
+
+/* The bytes through the message-layer interface (layer.h) as a driver
+ * uses it: reserve and commit in chunks, next after each, and refuse after
+ * an error. */
+static void decode_layer(const params *pp, const char *p, size_t n, eventlog *log)
+{
+    jr_layer *l = jr_stream_layer_new(pp->kind, pp->max_message);
+    unsigned state = pp->chunk_seed * 2654435761u + 7;
+    size_t off = 0, c, avail, len;
+    const char *m;
+    int r;
+    if (l == NULL)
+        abort();
+    while (off < n && !l->ops->broken(l)) {
+        char *dst;
+        c = next_chunk(&state, n - off);
+        dst = l->ops->reserve(l, c, &avail);
+        if (dst == NULL || avail < c)
+            abort();
+        memcpy(dst, p + off, c);
+        l->ops->commit(l, c);
+        off += c;
+        while ((r = l->ops->next(l, &m, &len)) != 0) {
+            if (r == 1) {
+                log_add(log, 'M', m, len);
+                continue;
+            }
+            log_add(log, 'E', l->ops->error(l), strlen(l->ops->error(l)));
+            check_refusal(pp, l);
+            if (l->ops->broken(l))
+                break;
+        }
+        if (off % 3 == 0)
+            l->ops->shrink(l);
+    }
+    if (!l->ops->broken(l) && l->ops->partial(l) > l->ops->held(l))
+        abort();
+    l->ops->free(l);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     params pp;
@@ -401,6 +474,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (pp.via_lua)
         decode_lua(&pp, p, n, &whole);
+    {   /* the layer has the default header limit */
+        params lp = pp;
+        eventlog ref = { NULL, 0, 0 }, got = { NULL, 0, 0 };
+        lp.max_header = JR_DEFAULT_MAX_HEADER;
+        decode_whole(&lp, p, n, &ref);
+        decode_layer(&lp, p, n, &got);
+        if (!same_log(&ref, &got))
+            abort();
+        free(ref.p);
+        free(got.p);
+    }
     free(whole.p);
     free(chunked.p);
     free(zc.p);

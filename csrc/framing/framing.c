@@ -502,17 +502,3 @@ size_t jr_frame_header_write(jr_frame_kind kind, size_t len, char dst[JR_FRAME_H
         return 0;
     }
 }
-
-int jr_frame_header(jr_frame_kind kind, size_t len, jr_buf *b)
-{
-    char hdr[JR_FRAME_HEADER_MAX];
-    size_t n = jr_frame_header_write(kind, len, hdr);
-    if (n == (size_t)-1)
-        return -1;
-    return jr_buf_add(b, hdr, n);
-}
-
-int jr_frame_trailer(jr_frame_kind kind, jr_buf *b)
-{
-    return kind == JR_FRAME_NDJSON ? jr_buf_addc(b, '\n') : 0;
-}

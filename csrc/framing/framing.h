@@ -115,10 +115,6 @@ const char *jr_frame_check(jr_frame_kind kind, const char *payload, size_t len);
  * JR_FRAME_HEADER_MAX bytes, encode the body after them, then write the
  * header right-aligned against the body. */
 size_t jr_frame_header_write(jr_frame_kind kind, size_t len, char dst[JR_FRAME_HEADER_MAX]);
-/* Appends the header (jr_frame_header) or the trailer ("\n" for ndjson,
- * nothing for the others) to b. 0, or -1 when out of memory or too large. */
-int jr_frame_header(jr_frame_kind kind, size_t len, jr_buf *b);
-int jr_frame_trailer(jr_frame_kind kind, jr_buf *b);
 
 /* Internal, shared by framing.c and framing_headers.c: parses a complete
  * content-length header block p[0..n) (header lines, each ending in CRLF,

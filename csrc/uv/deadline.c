@@ -138,7 +138,7 @@ void jr_deadline_read(jr_stream *s, int took)
     if (!d->active)
         return;
     d->active_at = now_of(s);
-    if (jr_framer_buffered(&s->framer) == 0) {
+    if (s->layer->ops->partial(s->layer) == 0) {
         d->frame_pending = 0;
     } else if (!d->frame_pending || took) {   /* a new frame began in this read */
         d->frame_pending = 1;

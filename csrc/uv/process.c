@@ -47,15 +47,6 @@ static int open_fd(uv_loop_t *loop, uv_file fd, uv_handle_t *h, int readable, co
     }
 }
 
-/* Drops a stream whose handles could not all be opened (its userdata on
- * top stays, closed). */
-static void drop_stream(jr_stream *s)
-{
-    *s->box = NULL;
-    jr_framer_free(&s->framer);
-    free(s);
-}
-
 static int l_stdio(lua_State *L)
 {
     jr_loop *loop = jr_loop_get(L);
@@ -65,7 +56,7 @@ static int l_stdio(lua_State *L)
     jr_stream *s = jr_stream_new(L, loop, kind, max_message);
     int rc = open_fd(loop->uv, 0, &s->u.handle, 1, &why);
     if (rc != 0) {
-        drop_stream(s);
+        jr_stream_drop(s);
         lua_pushnil(L);
         lua_pushfstring(L, "stdin %s", why ? why : uv_strerror(rc));
         return 2;

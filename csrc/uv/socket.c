@@ -160,9 +160,7 @@ static void connection_cb(uv_stream_t *server, int status)
     rc = l->u.handle.type == UV_TCP ? uv_tcp_init(l->h.loop->uv, &s->u.tcp)
                                     : uv_pipe_init(l->h.loop->uv, &s->u.pipe, 0);
     if (rc != 0) {
-        *(jr_stream **)lua_touserdata(L, -1) = NULL;
-        jr_framer_free(&s->framer);
-        free(s);
+        jr_stream_drop(s);
         lua_settop(L, top);
         return;
     }
@@ -399,9 +397,7 @@ static int l_connect(lua_State *L)
     s = jr_stream_new(L, loop, pl.kind, pl.max_message);
     rc = tcp ? uv_tcp_init(loop->uv, &s->u.tcp) : uv_pipe_init(loop->uv, &s->u.pipe, 0);
     if (rc != 0) {
-        *(jr_stream **)lua_touserdata(L, -1) = NULL;
-        jr_framer_free(&s->framer);
-        free(s);
+        jr_stream_drop(s);
         free(c);
         return push_failure(L, "connect", rc);
     }

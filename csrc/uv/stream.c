@@ -1,32 +1,27 @@
-/* Streams: framing on libuv streams, for Lua.
+/* Streams: a message layer (csrc/framing/layer.h) on a libuv stream (TCP,
+ * a Unix socket, a pipe), driving an endpoint (csrc/rpc/endpoint.h).
  *
- * stream:write(text) -> queued bytes | nil, err     stream:close([reason])
- * stream:on_message(fn(text | nil, err))    stream:on_close(fn(reason))
- * stream:flush() -> queued bytes    stream:on_drain(fn())
- * stream:high_water([bytes]) -> bytes
- * stream:timeouts(frame, idle, send)   stream:on_eof(fn())
- * stream:serve(endpoint [, max_in_flight])    stream:shutdown([reason])
- * stream:peer() -> address    stream:is_closing()    stream:queued() -> bytes
- * stream:unsent() -> bytes
- *
- * Reading goes straight into the framer's buffer (reserve/commit). A
- * framing error is passed to on_message as (nil, err); when the framing
- * cannot recover (content-length, be32) the stream closes. While more than
- * high_water bytes wait to be written, reading stops (backpressure).
+ * Reading goes straight into the layer's buffer (reserve/commit); each
+ * message it yields goes to the endpoint in one protected call, and the
+ * endpoint's answers come back through the stream's sink. A layer error is
+ * reported (on_message(nil, err)), answered as the layer says (refuse),
+ * and closes the stream when the layer cannot go on. While more than
+ * high_water bytes wait to be written, reading stops (backpressure); so it
+ * does while max_in_flight handlers wait.
  *
  * Writes are coalesced: while one read is delivered (or what a completed
  * write wakes runs), and while libuv still holds bytes it could not write,
  * texts collect in `pending`, which goes out in one write when the callback
  * ends or the write completes. So a burst of answers or notifications costs
  * one system call, and a lone text goes out at once, even from a script
- * that is not running the loop. */
+ * that is not running the loop. The Lua methods are in stream_lua.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include "framing/stream_layer.h"
 #include "stream.h"
 
-#define STREAM_MT "jsonrpc.stream"
 /* Reads start small, so an idle connection costs little, and double while
  * each read fills what was offered (a burst), back to the start after. */
 #define READ_START ((size_t)8192)
@@ -49,19 +44,6 @@ static int queue_text(jr_stream *s, const char *text, size_t n);
 static void finish(jr_stream *s);
 static int sink_put(jr_sink *sink, const char *text, size_t n);
 static void sink_waiting(jr_sink *sink, int in_flight);
-
-static jr_stream **check_box(lua_State *L)
-{
-    return (jr_stream **)luaL_checkudata(L, 1, STREAM_MT);
-}
-
-static jr_stream *check_open(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    if (s == NULL)
-        luaL_argerror(L, 1, "stream is closed");
-    return s;
-}
 
 /* Calls the callback `ref` with the nargs values on top of cbL's stack. A
  * failing callback closes the stream (nothing above it to raise to). */
@@ -102,7 +84,7 @@ static int receive_protected(lua_State *L)
 {
     delivery *d = (delivery *)lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, d->s->ep_ref);
-    /* the text in place, not copied: the framer's buffer stays put until
+    /* the text in place, not copied: the layer's buffer stays put until
      * this returns, as deliver does not run again meanwhile */
     jr_endpoint_receive(L, 2, d->msg, d->len);
     return 0;
@@ -128,27 +110,13 @@ static void serve_message(jr_stream *s, const char *msg, size_t len)
     }
 }
 
-/* A framing error, answered once with id null while our side of the
- * framing can still be written (it always can: only the peer's broke):
- * -32600 for a message over the size limit, -32700 for a broken frame,
- * with the reason in the message. */
+/* A layer error, answered as the layer says (refuse). */
 static void tell_peer(jr_stream *s)
 {
-    const char *why = jr_framer_error(&s->framer);
-    int too_big = jr_framer_too_big(&s->framer);
-    char text[JR_FRAMER_ERRLEN * 2 + 128];
-    size_t n = (size_t)snprintf(text, sizeof text,
-                                "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":%d,\"message\":\"%s: ",
-                                too_big ? -32600 : -32700,
-                                too_big ? "Invalid Request" : "Parse error");
-    for (; *why != '\0' && n < sizeof text - 40; why++) {
-        if (*why == '"' || *why == '\\')
-            text[n++] = '\\';
-        text[n++] = (unsigned char)*why < 0x20 ? '?' : *why;
-    }
-    n += (size_t)snprintf(text + n, sizeof text - n, "\"},\"id\":null}");
-    if (queue_text(s, text, n) != 0)
+    if (s->layer->ops->refuse(s->layer, &s->pending) != 0)
         jr_stream_close(s, "not enough memory for a reply");
+    else if (s->in_read == 0)
+        flush_pending(s);
 }
 
 static void deliver(jr_stream *s)
@@ -166,7 +134,7 @@ static void deliver(jr_stream *s)
     /* a pause or a full write queue holds back the messages already
      * buffered too: resume (or the queue draining) delivers them */
     while (!uv_is_closing(&s->u.handle) && !s->paused && !s->throttled && !s->finishing
-           && !s->full && (r = jr_framer_next(&s->framer, &msg, &len)) != 0) {
+           && !s->full && (r = s->layer->ops->next(s->layer, &msg, &len)) != 0) {
         if (r == 1) {
             s->messages++;
             if (s->ep != NULL) {
@@ -177,19 +145,19 @@ static void deliver(jr_stream *s)
             }
             continue;
         }
-        lua_pushfstring(L, "framing error: %s", jr_framer_error(&s->framer));
+        lua_pushfstring(L, "framing error: %s", s->layer->ops->error(s->layer));
         report(s, lua_tostring(L, -1));
         lua_pop(L, 1);
         tell_peer(s);
-        if (jr_framer_broken(&s->framer)) {
+        if (s->layer->ops->broken(s->layer)) {
             s->in_read--;
             s->delivering = 0;
-            jr_stream_close(s, jr_framer_error(&s->framer));
+            jr_stream_close(s, s->layer->ops->error(s->layer));
             return;
         }
     }
     if (!s->burst)
-        jr_framer_shrink(&s->framer);   /* the burst is over: give back its memory */
+        s->layer->ops->shrink(s->layer);   /* the burst is over: give back its memory */
     s->delivering = 0;
     s->in_read--;
     if (s->in_read == 0)
@@ -224,7 +192,7 @@ static int account(jr_stream *s)
     size_t now;
     if (s->limits == NULL)
         return 0;
-    now = s->framer.buf.cap + s->pending.cap + s->write_bytes;
+    now = s->layer->ops->held(s->layer) + s->pending.cap + s->write_bytes;
     if (jr_limits_hold(s->limits, &s->held, now) == 0)
         return 0;
     snprintf(s->reason, sizeof s->reason,
@@ -246,14 +214,14 @@ static void throttle_if_full(jr_stream *s)
     }
 }
 
-/* Offers the framer's free room when there is enough (a partial header
+/* Offers the layer's free room when there is enough (a partial header
  * does not grow the buffer), else room for read_size more; a body whose
  * length is known grows toward its end (framing.c). */
 static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     jr_stream *s = (jr_stream *)handle->data;
-    size_t avail = 0, room = jr_framer_room(&s->framer);
-    char *p = jr_framer_reserve(&s->framer, room >= READ_MIN_ROOM ? room : s->read_size, &avail);
+    size_t avail = 0, room = s->layer->ops->room(s->layer);
+    char *p = s->layer->ops->reserve(s->layer, room >= READ_MIN_ROOM ? room : s->read_size, &avail);
     (void)suggested;
     buf->base = p;
     buf->len = p == NULL ? 0 : (avail > (size_t)1 << 30 ? (size_t)1 << 30 : avail);
@@ -269,7 +237,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         s->burst = (size_t)n == s->offered;   /* there may be more: read more at once */
         s->read_size = !s->burst ? READ_START
                        : s->read_size < READ_MAX ? s->read_size * 2 : READ_MAX;
-        jr_framer_commit(&s->framer, (size_t)n);
+        s->layer->ops->commit(s->layer, (size_t)n);
         deliver(s);
         if (!uv_is_closing(&s->u.handle) && account(s) == 0)
             jr_deadline_read(s, s->messages != before);
@@ -278,7 +246,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
          * it sent be answered first (a half-close), else it is the end */
         s->eof = 1;
         stop_reading(s);
-        if (s->ep == NULL || jr_framer_broken(&s->framer)) {
+        if (s->ep == NULL || s->layer->ops->broken(s->layer)) {
             jr_stream_close(s, "closed by the peer");
             return;
         }
@@ -293,7 +261,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         if (s->ep->in_flight == 0)
             finish(s);
     } else if (n == UV_ENOBUFS) {
-        jr_stream_close(s, jr_framer_broken(&s->framer) ? jr_framer_error(&s->framer)
+        jr_stream_close(s, s->layer->ops->broken(s->layer) ? s->layer->ops->error(s->layer)
                                                         : "not enough memory");
     } else if (n < 0) {
         char why[120];
@@ -329,7 +297,7 @@ static void release(jr_stream *s)
         return;
     if (s->limits != NULL)
         jr_limits_leave(s->limits, &s->peer, s->held);
-    jr_framer_free(&s->framer);
+    s->layer->ops->free(s->layer);
     jr_buf_release(&s->pending);
     free(s);
 }
@@ -400,11 +368,12 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     jr_stream **box = (jr_stream **)lua_newuserdata(L, sizeof *box);
     jr_stream *s = (jr_stream *)calloc(1, sizeof *s);
     *box = NULL;
-    if (s == NULL)
+    if (s == NULL || (s->layer = jr_stream_layer_new(kind, max_message)) == NULL) {
+        free(s);
         luaL_error(L, "not enough memory");
-    luaL_getmetatable(L, STREAM_MT);
+    }
+    luaL_getmetatable(L, JR_STREAM_MT);
     lua_setmetatable(L, -2);
-    jr_framer_init(&s->framer, kind, max_message, 8192, jr_malloc_alloc, NULL);
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
     s->on_message = s->on_close = s->on_drain = s->on_eof = s->ep_ref = LUA_NOREF;
     s->sink.put = sink_put;
@@ -420,6 +389,13 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     s->box = box;
     *box = s;
     return s;
+}
+
+void jr_stream_drop(jr_stream *s)
+{
+    *s->box = NULL;
+    s->layer->ops->free(s->layer);
+    free(s);
 }
 
 void jr_stream_opened(lua_State *L, jr_stream *s, int idx)
@@ -545,10 +521,7 @@ static void flush_pending(jr_stream *s)
  * 0, or -1 when memory runs out. */
 static int queue_text(jr_stream *s, const char *text, size_t n)
 {
-    char head[JR_FRAME_HEADER_MAX];
-    size_t hlen = jr_frame_header_write(s->framer.kind, n, head);
-    if (jr_buf_add(&s->pending, head, hlen) != 0 || jr_buf_add(&s->pending, text, n) != 0
-        || (s->framer.kind == JR_FRAME_NDJSON && jr_buf_addc(&s->pending, '\n') != 0))
+    if (s->layer->ops->frame(s->layer, &s->pending, text, n) != 0)
         return -1;
     if (s->in_read == 0 && uv_stream_get_write_queue_size(s->writer) == 0)
         flush_pending(s);   /* nothing to wait for: out at once */
@@ -592,72 +565,6 @@ static void sink_waiting(jr_sink *sink, int in_flight)
 
 /* stream:write(text): frames text and queues it; the bytes now queued, or
  * nil and why. */
-static int l_write(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    const char *text, *why;
-    size_t n;
-    luaL_checktype(L, 2, LUA_TSTRING);
-    text = lua_tolstring(L, 2, &n);
-    if (s == NULL || uv_is_closing(&s->u.handle)) {
-        lua_pushnil(L);
-        lua_pushstring(L, s == NULL ? "closed" : s->reason);
-        return 2;
-    }
-    why = jr_frame_check(s->framer.kind, text, n);
-    if (why != NULL)
-        return luaL_argerror(L, 2, why);
-    if (queue_text(s, text, n) != 0)
-        return luaL_error(L, "not enough memory");
-    if (uv_is_closing(&s->u.handle)) {
-        lua_pushnil(L);
-        lua_pushstring(L, s->reason);
-        return 2;
-    }
-    lua_pushinteger(L, (lua_Integer)jr_stream_queued(s));
-    return 1;
-}
-
-/* stream:flush(): writes what is collected now; returns the bytes still
- * queued, and if any, on_drain is called once they are written. */
-static int l_flush(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    size_t left;
-    if (s == NULL || uv_is_closing(&s->u.handle)) {
-        lua_pushinteger(L, 0);
-        return 1;
-    }
-    flush_pending(s);
-    left = uv_is_closing(&s->u.handle) ? 0 : jr_stream_queued(s);
-    s->want_drain = left > 0;
-    lua_pushinteger(L, (lua_Integer)left);
-    return 1;
-}
-
-/* stream:pause() / stream:resume(): stop and restart reading (a connection
- * with too many handlers in flight, a graceful close). */
-static int l_pause(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    if (s != NULL) {
-        s->paused = 1;
-        stop_reading(s);
-    }
-    return 0;
-}
-
-static int l_resume(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    if (s != NULL && s->paused) {
-        s->paused = 0;
-        start_reading(s);
-        deliver(s);   /* what arrived before the pause */
-    }
-    return 0;
-}
-
 typedef struct finish_req {
     uv_shutdown_t req;
     jr_stream *s;
@@ -692,231 +599,71 @@ static void finish(jr_stream *s)
 }
 
 /* stream:finish([reason]): closes once what is queued has been written. */
-static int l_finish(lua_State *L)
+
+/* ---- what the Lua methods (stream_lua.c) and the drivers use ---- */
+
+int jr_stream_write(jr_stream *s, const char *text, size_t n)
 {
-    jr_stream *s = *check_box(L);
-    if (s == NULL || s->finishing || uv_is_closing(&s->u.handle))
-        return 0;
-    snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
-    finish(s);
-    return 0;
+    return queue_text(s, text, n);
 }
 
-/* stream:shutdown([reason]): reads no more requests, lets the endpoint's
- * handlers in flight finish and their answers be written, then closes. */
-static int l_shutdown(lua_State *L)
+const char *jr_stream_check(const jr_stream *s, const char *text, size_t n)
 {
-    jr_stream *s = *check_box(L);
-    if (s == NULL || s->draining || s->finishing || uv_is_closing(&s->u.handle))
-        return 0;
-    snprintf(s->reason, sizeof s->reason, "%s", luaL_optstring(L, 2, "closed"));
-    s->draining = 1;
+    return s->layer->ops->check(s->layer, text, n);
+}
+
+size_t jr_stream_flush(jr_stream *s)
+{
+    size_t left;
+    flush_pending(s);
+    left = uv_is_closing(&s->u.handle) ? 0 : jr_stream_queued(s);
+    s->want_drain = left > 0;
+    return left;
+}
+
+size_t jr_stream_unsent(const jr_stream *s)
+{
+    return uv_stream_get_write_queue_size(s->writer) + s->pending.len;
+}
+
+void jr_stream_pause(jr_stream *s)
+{
     s->paused = 1;
     stop_reading(s);
+}
+
+void jr_stream_resume(jr_stream *s)
+{
+    if (!s->paused)
+        return;
+    s->paused = 0;
+    start_reading(s);
+    deliver(s);   /* what arrived before the pause */
+}
+
+void jr_stream_finish(jr_stream *s, const char *reason)
+{
+    if (s->finishing || uv_is_closing(&s->u.handle))
+        return;
+    snprintf(s->reason, sizeof s->reason, "%s", reason);
+    finish(s);
+}
+
+void jr_stream_shutdown(jr_stream *s, const char *reason)
+{
+    if (s->draining || s->finishing || uv_is_closing(&s->u.handle))
+        return;
+    snprintf(s->reason, sizeof s->reason, "%s", reason);
+    s->draining = 1;
+    jr_stream_pause(s);
     if ((s->ep == NULL || s->ep->in_flight == 0) && !s->delivering)
         finish(s);
-    return 0;
 }
 
-static int l_close(lua_State *L)
+void jr_stream_serve(jr_stream *s, jr_endpoint *ep, int ref, int max_in_flight)
 {
-    jr_stream *s = *check_box(L);
-    if (s != NULL)
-        jr_stream_close(s, luaL_optstring(L, 2, "closed"));
-    return 0;
-}
-
-/* Keeps the value at 2 (of type `type`) in the registry, in *ref. */
-static int set_ref(lua_State *L, int *ref, int type)
-{
-    luaL_checktype(L, 2, type);
-    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
-    lua_pushvalue(L, 2);
-    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
-}
-
-static int l_on_message(lua_State *L)
-{
-    return set_ref(L, &check_open(L)->on_message, LUA_TFUNCTION);
-}
-
-static int l_on_close(lua_State *L)
-{
-    return set_ref(L, &check_open(L)->on_close, LUA_TFUNCTION);
-}
-
-static int l_on_drain(lua_State *L)
-{
-    return set_ref(L, &check_open(L)->on_drain, LUA_TFUNCTION);
-}
-
-/* stream:on_eof(fn): the peer has shut down its side: fn() fails the
- * calls waiting on it; the requests it sent are still answered, then the
- * stream closes (without an endpoint, it closes at once). */
-static int l_on_eof(lua_State *L)
-{
-    return set_ref(L, &check_open(L)->on_eof, LUA_TFUNCTION);
-}
-
-static double opt_seconds(lua_State *L, int idx)
-{
-    lua_Number v = luaL_optnumber(L, idx, 0);
-    luaL_argcheck(L, v >= 0 && v < 1e9, idx, "seconds out of range");
-    return (double)v;
-}
-
-/* stream:timeouts(frame, idle, send): seconds, nil or 0 for none. */
-static int l_timeouts(lua_State *L)
-{
-    jr_stream *s = check_open(L);
-    int rc = jr_deadline_set(s, opt_seconds(L, 2), opt_seconds(L, 3), opt_seconds(L, 4));
-    if (rc != 0)
-        return luaL_error(L, "timeouts: %s", uv_strerror(rc));
-    return 0;
-}
-
-/* stream:serve(endpoint [, max_in_flight]): messages go to the endpoint
- * rather than on_message (which still hears of framing errors), and its
- * answers come back through the sink; reading stops while max_in_flight
- * handlers wait (0 or nil: no limit). */
-static int l_serve(lua_State *L)
-{
-    jr_stream *s = check_open(L);
-    jr_endpoint *ep = jr_to_endpoint(L, 2);
-    lua_Number max = luaL_optnumber(L, 3, 0);
-    luaL_argcheck(L, ep != NULL, 2, "jsonrpc.endpoint expected");
-    luaL_argcheck(L, max >= 0 && max < 1e9, 3, "max_in_flight out of range");
-    lua_settop(L, 2);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->ep_ref);
-    s->ep_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->ep_ref = ref;
     s->ep = ep;
-    s->max_in_flight = (int)max;
+    s->max_in_flight = max_in_flight;
     jr_endpoint_attach(ep, &s->sink);
-    return 0;
-}
-
-static int l_is_closing(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    lua_pushboolean(L, s == NULL || uv_is_closing(&s->u.handle));
-    return 1;
-}
-
-static int l_queued(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    lua_pushinteger(L, s == NULL ? 0 : (lua_Integer)jr_stream_queued(s));
-    return 1;
-}
-
-/* stream:unsent(): the bytes not yet handed to the kernel (queued counts
- * also those it took whose writes were not called back yet). */
-static int l_unsent(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    lua_pushinteger(L, s == NULL ? 0
-                       : (lua_Integer)(uv_stream_get_write_queue_size(s->writer) + s->pending.len));
-    return 1;
-}
-
-/* The peer's address: "ip:port" ("[ip]:port" for IPv6) or a socket path. */
-static int l_peer(lua_State *L)
-{
-    jr_stream *s = check_open(L);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    char ip[64];
-    if (s->u.handle.type == UV_TCP
-        && uv_tcp_getpeername(&s->u.tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            lua_pushfstring(L, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            lua_pushfstring(L, "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-        }
-        return 1;
-    }
-    lua_pushliteral(L, "local");
-    return 1;
-}
-
-/* stream:high_water([bytes]) -> bytes: sets the mark when given; returns
- * the one in effect. */
-static int l_high_water(lua_State *L)
-{
-    jr_stream *s = check_open(L);
-    if (!lua_isnoneornil(L, 2)) {
-        lua_Number n = luaL_checknumber(L, 2);
-        luaL_argcheck(L, n >= 1, 2, "must be at least 1");
-        s->high_water = (size_t)n;
-    }
-    lua_pushnumber(L, (lua_Number)s->high_water);
-    return 1;
-}
-
-static int l_tostring(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    if (s == NULL)
-        lua_pushliteral(L, "jsonrpc.stream (closed)");
-    else
-        lua_pushfstring(L, "jsonrpc.stream: %p", (void *)s);
-    return 1;
-}
-
-static int l_gc(lua_State *L)
-{
-    jr_stream *s = *check_box(L);
-    if (s != NULL)   /* only when the Lua state closes: open streams are referenced */
-        jr_stream_close(s, "the Lua state closed");
-    return 0;
-}
-
-void jr_stream_open(lua_State *L)
-{
-    static const luaL_Reg methods[] = {
-        {"write", l_write},
-        {"close", l_close},
-        {"on_message", l_on_message},
-        {"on_close", l_on_close},
-        {"on_drain", l_on_drain},
-        {"on_eof", l_on_eof},
-        {"timeouts", l_timeouts},
-        {"flush", l_flush},
-        {"serve", l_serve},
-        {"is_closing", l_is_closing},
-        {"queued", l_queued},
-        {"unsent", l_unsent},
-        {"peer", l_peer},
-        {"high_water", l_high_water},
-        {"pause", l_pause},
-        {"resume", l_resume},
-        {"finish", l_finish},
-        {"shutdown", l_shutdown},
-        {NULL, NULL},
-    };
-    lua_newtable(L);   /* core.defaults: the limits' defaults, for the Lua layer */
-    lua_pushnumber(L, (lua_Number)JR_DEFAULT_MAX_MESSAGE);
-    lua_setfield(L, -2, "max_message_size");
-    lua_pushnumber(L, (lua_Number)JR_LISTEN_MAX_MESSAGE);
-    lua_setfield(L, -2, "listen_max_message_size");
-    lua_pushnumber(L, (lua_Number)JR_LISTEN_HIGH_WATER);
-    lua_setfield(L, -2, "listen_write_high_water");
-    lua_pushinteger(L, JR_LISTEN_FRAME_TIMEOUT);
-    lua_setfield(L, -2, "frame_timeout");
-    lua_pushinteger(L, JR_LISTEN_SEND_TIMEOUT);
-    lua_setfield(L, -2, "send_timeout");
-    lua_setfield(L, -2, "defaults");
-    if (luaL_newmetatable(L, STREAM_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
 }

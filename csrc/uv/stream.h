@@ -1,15 +1,18 @@
-/* A JSON-RPC byte stream over a libuv stream (TCP, Unix socket, pipe):
- * bytes in through a framer, whole messages out to Lua; messages from Lua
- * framed and queued for writing, with backpressure. */
+/* A stream: a message layer on a libuv stream (TCP, a Unix socket, a
+ * pipe), the driver of an endpoint: bytes in through the layer, messages to
+ * the endpoint, its answers framed and queued for writing, with
+ * backpressure (stream.c; the Lua methods in stream_lua.c). */
 #ifndef JSONRPC_STREAM_H
 #define JSONRPC_STREAM_H
 
 #include "deadline.h"
 #include "rpc/endpoint.h"
 #include "framing/framing.h"
+#include "framing/layer.h"
 #include "listen_limits.h"
 #include "loop.h"
 
+#define JR_STREAM_MT "jsonrpc.stream"
 #define JR_DEFAULT_HIGH_WATER (8u << 20)   /* queued write bytes */
 /* Listeners face strangers: tighter defaults than the connections a user
  * opens to peers of their choosing (which keep JR_DEFAULT_MAX_MESSAGE and
@@ -40,7 +43,7 @@ typedef struct jr_stream {
     } w;
     uv_stream_t *writer;      /* &u.stream, or &w.stream when split */
     int handles;              /* libuv handles not closed yet */
-    jr_framer framer;
+    jr_layer *layer;          /* the message layer (malloc'd) */
     int on_message, on_close, on_drain, on_eof;   /* registry refs of Lua callbacks */
     jr_endpoint *ep;          /* the endpoint messages go to, or NULL */
     int ep_ref;               /* its registry ref, or LUA_NOREF */
@@ -74,9 +77,12 @@ typedef struct jr_stream {
     struct jr_stream **box;   /* the Lua object's pointer, cleared on close */
 } jr_stream;
 
-/* A new stream (its userdata pushed); the caller initialises s->u, then
- * calls jr_stream_opened. */
+/* A new stream (its userdata pushed) with a stream framing; the caller
+ * initialises s->u, then calls jr_stream_opened. */
 jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t max_message);
+/* Frees a stream whose handles could not be initialised (its userdata
+ * stays, closed). */
+void jr_stream_drop(jr_stream *s);
 /* Registers the initialised handle (the stream's userdata at idx). */
 void jr_stream_opened(lua_State *L, jr_stream *s, int idx);
 /* Starts reading (once connected); 0 or a libuv error. */
@@ -90,6 +96,27 @@ const char *jr_stream_admit(jr_stream *s, jr_limits *lim);
 size_t jr_stream_queued(const jr_stream *s);
 /* Closes with a reason (the first reason given is kept). */
 void jr_stream_close(jr_stream *s, const char *reason);
+
+/* Frames text and queues it: 0, or -1 when out of memory. check says
+ * beforehand whether the layer can carry it (NULL, or why not). */
+int jr_stream_write(jr_stream *s, const char *text, size_t n);
+const char *jr_stream_check(const jr_stream *s, const char *text, size_t n);
+/* Writes what is collected now; returns the bytes still queued (on_drain
+ * is called once they are written). */
+size_t jr_stream_flush(jr_stream *s);
+/* Bytes not handed to the kernel yet. */
+size_t jr_stream_unsent(const jr_stream *s);
+/* Stops / restarts reading (what arrived meanwhile is delivered). */
+void jr_stream_pause(jr_stream *s);
+void jr_stream_resume(jr_stream *s);
+/* Closes once what is queued has been written. */
+void jr_stream_finish(jr_stream *s, const char *reason);
+/* Reads no more, lets the endpoint's waiting handlers finish and their
+ * answers be written, then finishes. */
+void jr_stream_shutdown(jr_stream *s, const char *reason);
+/* Hands messages to ep (registry ref `ref`, released on close); reading
+ * stops while max_in_flight handlers wait (0: no limit). */
+void jr_stream_serve(jr_stream *s, jr_endpoint *ep, int ref, int max_in_flight);
 
 /* Adds the stream metatable. */
 void jr_stream_open(lua_State *L);
