@@ -9,6 +9,7 @@
 #include "rpc/request.h"
 #include "rpc/server.h"
 #include "uv/loop.h"
+#include "uv/timer.h"
 #include "uv/stream.h"
 #include "uv/socket.h"
 #include "uv/process.h"
@@ -54,6 +55,7 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_endpoint_open(L);
     jr_request_open(L);
     jr_loop_open(L);
+    jr_timer_open(L);
     jr_stream_open(L);
     jr_socket_open(L);
     jr_process_open(L);

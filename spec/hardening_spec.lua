@@ -138,9 +138,10 @@ describe("SIGPIPE", function()
       t:start(300, 0, function() fired = true; t:close() end)
       while not fired do uv.run("once") end
       local r, err = conn:try_call("add", {1, 2}, {timeout = 5})
-      print(r, err and err.code, err and err.message)' 2>&1]])
+      print(r, err and err.code, err and err.message, err and err.data and err.data.errno)' 2>&1]])
     assert.equal(0, code, out)
     assert.matches("nil\t" .. codes.CONNECTION_CLOSED .. "\tconnection closed: write failed", out, 1, true)
+    assert.matches("\tEPIPE\n", out, 1, true)   -- the libuv error's name, in err.data.errno
   end)
 end)
 

@@ -10,6 +10,7 @@
  * Wrong arguments raise; framing errors are returned. */
 #include <stdio.h>
 #include "framing.h"
+#include "common/class.h"
 #include "common/options.h"
 
 #define FRAMER_MT "jsonrpc.framer"
@@ -153,18 +154,7 @@ void jr_framing_open(lua_State *L)
         { "reset", l_reset },
         { NULL, NULL }
     };
-    if (luaL_newmetatable(L, FRAMER_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushliteral(L, FRAMER_MT);
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    jr_class(L, FRAMER_MT, methods, l_gc, l_tostring);
     lua_pushcfunction(L, l_framer);
     lua_setfield(L, -2, "framer");
 }

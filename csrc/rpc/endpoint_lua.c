@@ -14,6 +14,7 @@
  * core.resume(co, ...)                 coroutine.resume for the wakers of
  *                                      handlers (handlers.c) */
 #include <stdio.h>
+#include "common/class.h"
 #include "common/options.h"
 #include "errors.h"
 #include "exchange.h"
@@ -260,18 +261,14 @@ void jr_endpoint_open(lua_State *L)
         {"set_context", l_set_context},
         {NULL, NULL},
     };
-    if (luaL_newmetatable(L, JR_ENDPOINT_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        jr_buf_newbox(L);
-        jr_push_kind_mts(L);
-        lua_pushcclosure(L, l_request, 3);
-        lua_setfield(L, -2, "request");
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    jr_class(L, JR_ENDPOINT_MT, methods, NULL, l_tostring);
+    luaL_getmetatable(L, JR_ENDPOINT_MT);   /* request has upvalues */
+    lua_getfield(L, -1, "__index");
+    jr_buf_newbox(L);
+    jr_push_kind_mts(L);
+    lua_pushcclosure(L, l_request, 3);
+    lua_setfield(L, -2, "request");
+    lua_pop(L, 2);
     lua_pushcfunction(L, l_endpoint);
     lua_setfield(L, -2, "endpoint");
     lua_pushcfunction(L, jr_resume);

@@ -84,6 +84,7 @@ jr_loop *jr_loop_get(lua_State *L)
     pin_module();
     loop->uv = luv_loop_of(L, &ctx);
     loop->luv = loop->uv != NULL;
+    loop->luv_ctx = ctx;
     if (loop->uv == NULL)
         loop->uv = uv_default_loop();
     loop->handles.next = loop->handles.prev = &loop->handles;
@@ -101,50 +102,10 @@ jr_loop *jr_loop_get(lua_State *L)
     return loop;
 }
 
-void jr_handle_open(lua_State *L, jr_loop *loop, jr_handle *h, int idx)
+void jr_loop_handle_closed(jr_loop *loop)
 {
-    void *ctx;
-    (void)luv_loop_of(L, &ctx);
-    lua_pushvalue(L, idx);
-    h->luv.ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    h->luv.callbacks[0] = h->luv.callbacks[1] = LUA_NOREF;
-    h->luv.ctx = loop->luv ? ctx : NULL;
-    h->luv.extra = NULL;
-    h->luv.extra_gc = NULL;
-    h->loop = loop;
-    h->uv->data = h;
-    h->next = &loop->handles;
-    h->prev = loop->handles.prev;
-    loop->handles.prev->next = h;
-    loop->handles.prev = h;
-}
-
-static void closed(uv_handle_t *uvh)
-{
-    jr_handle *h = (jr_handle *)uvh->data;
-    jr_loop *loop = h->loop;
-    int ref = h->luv.ref;
-    h->prev->next = h->next;
-    h->next->prev = h->prev;
-    h->on_closed(h);   /* may still push the object; frees h */
-    if (!loop->closing)
-        luaL_unref(loop->cbL, LUA_REGISTRYINDEX, ref);
     if (loop->orphaned && !handles_open(loop))
         free(loop);
-}
-
-void jr_handle_close(jr_handle *h)
-{
-    if (uv_is_closing(h->uv))
-        return;
-    if (h->on_close != NULL)
-        h->on_close(h);
-    uv_close(h->uv, closed);
-}
-
-void jr_handle_push(lua_State *L, const jr_handle *h)
-{
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->luv.ref);
 }
 
 /* jsonrpc.run([mode]): runs the loop ("default": until nothing is left to
@@ -165,100 +126,8 @@ static int l_run(lua_State *L)
     return 1;
 }
 
-/* ---- one-shot timers: core.timer(ms, fn) -> timer; timer:stop() ---- */
-
-#define TIMER_MT "jsonrpc.timer"
-
-typedef struct jr_timer {
-    jr_handle h;              /* first */
-    uv_timer_t t;
-    int fn;                   /* registry ref of the callback */
-    struct jr_timer **box;
-} jr_timer;
-
-static void timer_closed(jr_handle *h)
-{
-    jr_timer *t = (jr_timer *)h;
-    *t->box = NULL;
-    if (!h->loop->closing)
-        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, t->fn);
-    free(t);
-}
-
-static void timer_fired(uv_timer_t *ut)
-{
-    jr_timer *t = (jr_timer *)ut->data;
-    lua_State *L = t->h.loop->cbL;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn);
-    jr_handle_close(&t->h);   /* one-shot */
-    if (lua_pcall(L, 0, 0, 0) != 0)
-        lua_pop(L, 1);        /* the callbacks we set never fail; nowhere to report */
-}
-
-static int l_timer(lua_State *L)
-{
-    jr_loop *loop = jr_loop_get(L);
-    lua_Number ms = luaL_checknumber(L, 1);
-    jr_timer *t, **box;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    luaL_argcheck(L, ms >= 0 && ms < 1e15, 1, "delay out of range");
-    t = (jr_timer *)calloc(1, sizeof *t);
-    if (t == NULL)
-        return luaL_error(L, "not enough memory");
-    uv_timer_init(loop->uv, &t->t);
-    lua_pushvalue(L, 2);
-    t->fn = luaL_ref(L, LUA_REGISTRYINDEX);
-    t->h.uv = (uv_handle_t *)&t->t;
-    t->h.on_closed = timer_closed;
-    box = (jr_timer **)lua_newuserdata(L, sizeof *box);
-    *box = t;
-    t->box = box;
-    luaL_getmetatable(L, TIMER_MT);
-    lua_setmetatable(L, -2);
-    jr_handle_open(L, loop, &t->h, -1);
-    uv_timer_start(&t->t, timer_fired, (uint64_t)ms, 0);
-    return 1;
-}
-
-static int l_timer_stop(lua_State *L)
-{
-    jr_timer *t = *(jr_timer **)luaL_checkudata(L, 1, TIMER_MT);
-    if (t != NULL)
-        jr_handle_close(&t->h);
-    return 0;
-}
-
-static int l_timer_is_closing(lua_State *L)
-{
-    jr_timer *t = *(jr_timer **)luaL_checkudata(L, 1, TIMER_MT);
-    lua_pushboolean(L, t == NULL || uv_is_closing(t->h.uv));
-    return 1;
-}
-
-static int l_timer_tostring(lua_State *L)
-{
-    lua_pushfstring(L, "jsonrpc.timer: %p", lua_touserdata(L, 1));
-    return 1;
-}
-
 void jr_loop_open(lua_State *L)
 {
     lua_pushcfunction(L, l_run);
     lua_setfield(L, -2, "run");
-    if (luaL_newmetatable(L, TIMER_MT)) {
-        static const luaL_Reg methods[] = {
-            {"stop", l_timer_stop}, {"close", l_timer_stop},
-            {"is_closing", l_timer_is_closing}, {NULL, NULL},
-        };
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_timer_stop);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_timer_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    lua_pushcfunction(L, l_timer);
-    lua_setfield(L, -2, "timer");
 }

@@ -22,7 +22,6 @@ typedef struct jr_process {
     jr_handle h;              /* first */
     uv_process_t proc;
     int on_exit;              /* registry ref */
-    struct jr_process **box;
 } jr_process;
 
 /* Opens fd as the libuv stream that fits it, into *u (a stream union). */
@@ -59,7 +58,8 @@ static int l_stdio(lua_State *L)
         jr_stream_drop(s);
         lua_pushnil(L);
         lua_pushfstring(L, "stdin %s", why ? why : uv_strerror(rc));
-        return 2;
+        lua_pushstring(L, uv_err_name(rc));
+        return 3;
     }
     rc = open_fd(loop->uv, 1, &s->w.handle, 0, &why);
     if (rc != 0) {
@@ -68,7 +68,8 @@ static int l_stdio(lua_State *L)
         jr_stream_close(s, "stdout unusable");
         lua_pushnil(L);
         lua_pushfstring(L, "stdout %s", why ? why : uv_strerror(rc));
-        return 2;
+        lua_pushstring(L, uv_err_name(rc));
+        return 3;
     }
     jr_stream_split(s);
     jr_stream_opened(L, s, -1);
@@ -76,7 +77,8 @@ static int l_stdio(lua_State *L)
         jr_stream_close(s, "cannot read stdin");
         lua_pushnil(L);
         lua_pushfstring(L, "stdin: %s", uv_strerror(rc));
-        return 2;
+        lua_pushstring(L, uv_err_name(rc));
+        return 3;
     }
     return 1;
 }
@@ -87,16 +89,12 @@ typedef struct jr_reader {
     jr_handle h;              /* first */
     uv_pipe_t pipe;
     int on_data;              /* registry ref */
-    struct jr_reader **box;
 } jr_reader;
 
 static void reader_closed(jr_handle *h)
 {
-    jr_reader *r = (jr_reader *)h;
-    *r->box = NULL;
     if (!h->loop->closing)
-        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, r->on_data);
-    free(r);
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, ((jr_reader *)h)->on_data);
 }
 
 static void reader_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -128,37 +126,16 @@ static void reader_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         jr_handle_close(&r->h);
 }
 
-static int l_reader_is_closing(lua_State *L)
-{
-    jr_reader *r = *(jr_reader **)luaL_checkudata(L, 1, READER_MT);
-    lua_pushboolean(L, r == NULL || uv_is_closing(r->h.uv));
-    return 1;
-}
-
-static int l_reader_close(lua_State *L)
-{
-    jr_reader *r = *(jr_reader **)luaL_checkudata(L, 1, READER_MT);
-    if (r != NULL)
-        jr_handle_close(&r->h);
-    return 0;
-}
-
 /* A reader (its userdata pushed) on a pipe not connected yet. */
 static jr_reader *new_reader(lua_State *L, jr_loop *loop, int on_data)
 {
-    jr_reader *r = (jr_reader *)calloc(1, sizeof *r), **box;
-    if (r == NULL)
-        luaL_error(L, "not enough memory");
+    jr_reader *r;
+    on_data = jr_absindex(L, on_data);
+    r = (jr_reader *)jr_handle_new(L, sizeof *r, READER_MT, reader_closed);
     uv_pipe_init(loop->uv, &r->pipe, 0);
     lua_pushvalue(L, on_data);
     r->on_data = luaL_ref(L, LUA_REGISTRYINDEX);
     r->h.uv = (uv_handle_t *)&r->pipe;
-    r->h.on_closed = reader_closed;
-    box = (jr_reader **)lua_newuserdata(L, sizeof *box);
-    *box = r;
-    r->box = box;
-    luaL_getmetatable(L, READER_MT);
-    lua_setmetatable(L, -2);
     jr_handle_open(L, loop, &r->h, -1);
     return r;
 }
@@ -167,11 +144,8 @@ static jr_reader *new_reader(lua_State *L, jr_loop *loop, int on_data)
 
 static void process_closed(jr_handle *h)
 {
-    jr_process *p = (jr_process *)h;
-    *p->box = NULL;
     if (!h->loop->closing)
-        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, p->on_exit);
-    free(p);
+        luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, ((jr_process *)h)->on_exit);
 }
 
 static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
@@ -216,7 +190,8 @@ static int l_spawn(lua_State *L)
     uv_process_options_t o;
     uv_stdio_container_t stdio[3];
     jr_stream *s;
-    jr_process *p, **box;
+    jr_process *p;
+    int proc_idx;
     jr_reader *err_reader = NULL;
     luaL_checktype(L, 2, LUA_TTABLE);
     kind = jr_check_framing(L, 3);
@@ -236,11 +211,8 @@ static int l_spawn(lua_State *L)
     if (err_mode == 2)
         err_reader = new_reader(L, loop, 7);                 /* 9 */
 
-    p = (jr_process *)calloc(1, sizeof *p);
-    if (p == NULL) {
-        jr_stream_close(s, "not enough memory");
-        return luaL_error(L, "not enough memory");
-    }
+    p = (jr_process *)jr_handle_new(L, sizeof *p, PROCESS_MT, process_closed);
+    proc_idx = lua_gettop(L);
     memset(&o, 0, sizeof o);
     memset(stdio, 0, sizeof stdio);
     stdio[0].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_READABLE_PIPE);
@@ -265,13 +237,7 @@ static int l_spawn(lua_State *L)
     lua_pushvalue(L, 6);
     p->on_exit = luaL_ref(L, LUA_REGISTRYINDEX);
     p->h.uv = (uv_handle_t *)&p->proc;
-    p->h.on_closed = process_closed;
-    box = (jr_process **)lua_newuserdata(L, sizeof *box);
-    *box = p;
-    p->box = box;
-    luaL_getmetatable(L, PROCESS_MT);
-    lua_setmetatable(L, -2);
-    jr_handle_open(L, loop, &p->h, -1);
+    jr_handle_open(L, loop, &p->h, proc_idx);
     if (rc != 0) {
         jr_handle_close(&p->h);
         if (err_reader != NULL)
@@ -279,7 +245,8 @@ static int l_spawn(lua_State *L)
         jr_stream_close(s, "spawn failed");
         lua_pushnil(L);
         lua_pushfstring(L, "cannot run %s: %s", file, uv_strerror(rc));
-        return 2;
+        lua_pushstring(L, uv_err_name(rc));
+        return 3;
     }
     if ((rc = jr_stream_start(s)) != 0) {
         jr_stream_close(s, "cannot read the child's output");
@@ -289,7 +256,7 @@ static int l_spawn(lua_State *L)
         && uv_read_start((uv_stream_t *)&err_reader->pipe, reader_alloc, reader_read) != 0)
         jr_handle_close(&err_reader->h);
     lua_pushvalue(L, 8);
-    lua_pushvalue(L, -2);   /* the process */
+    lua_pushvalue(L, proc_idx);
     return 2;
 }
 
@@ -326,13 +293,6 @@ static int l_kill(lua_State *L)
     return 1;
 }
 
-static int l_is_closing(lua_State *L)
-{
-    jr_process *p = check_process(L);
-    lua_pushboolean(L, p == NULL || uv_is_closing(p->h.uv));
-    return 1;
-}
-
 /* close() for uv.walk's sake: a child is stopped, then its handle closes. */
 static int l_close(lua_State *L)
 {
@@ -359,27 +319,15 @@ void jr_process_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"pid", l_pid},
         {"kill", l_kill},
-        {"is_closing", l_is_closing},
+        {"is_closing", jr_handle_l_is_closing},
         {"close", l_close},
         {NULL, NULL},
     };
-    if (luaL_newmetatable(L, PROCESS_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, READER_MT)) {
-        static const luaL_Reg reader_methods[] = {
-            {"is_closing", l_reader_is_closing}, {"close", l_reader_close}, {NULL, NULL},
-        };
-        lua_newtable(L);
-        jr_setfuncs(L, reader_methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg reader_methods[] = {
+        {"is_closing", jr_handle_l_is_closing}, {"close", jr_handle_l_close}, {NULL, NULL},
+    };
+    jr_class(L, PROCESS_MT, methods, NULL, l_tostring);
+    jr_class(L, READER_MT, reader_methods, NULL, jr_handle_l_tostring);
     lua_pushcfunction(L, l_stdio);
     lua_setfield(L, -2, "stdio");
     lua_pushcfunction(L, l_spawn);

@@ -34,7 +34,6 @@ typedef struct jr_listener {
     int on_error;             /* registry ref, or LUA_NOREF */
     jr_limits *limits;
     char path[256];           /* unix: removed on close */
-    struct jr_listener **box; /* the Lua object's pointer, cleared on close */
 } jr_listener;
 
 typedef struct connect_req {
@@ -96,11 +95,13 @@ static void read_place(lua_State *L, place *p)
         luaL_argerror(L, 3, "port out of range");
 }
 
+/* nil, "what: why", and the libuv error's name ("ECONNREFUSED"). */
 static int push_failure(lua_State *L, const char *what, int rc)
 {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: %s", what, uv_strerror(rc));
-    return 2;
+    lua_pushstring(L, uv_err_name(rc));
+    return 3;
 }
 
 /* ---- listening ---- */
@@ -108,7 +109,6 @@ static int push_failure(lua_State *L, const char *what, int rc)
 static void on_listener_closed(jr_handle *h)
 {
     jr_listener *l = (jr_listener *)h;
-    *l->box = NULL;
     if (!h->loop->closing) {
         luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, l->on_connection);
         luaL_unref(h->loop->cbL, LUA_REGISTRYINDEX, l->on_error);
@@ -117,7 +117,6 @@ static void on_listener_closed(jr_handle *h)
         jr_limits_unref(l->limits);
     if (l->path[0] != '\0')
         unlink(l->path);
-    free(l);
 }
 
 /* A refused connection or a failed accept, told to on_error at most once
@@ -233,7 +232,7 @@ static int l_listen(lua_State *L)
     place pl;
     int tcp, port, rc;
     const char *where;
-    jr_listener *l, **box;
+    jr_listener *l;
     jr_limits *lim;
     int on_error;
     struct sockaddr_storage addr;
@@ -244,11 +243,10 @@ static int l_listen(lua_State *L)
     if (tcp && (rc = resolve(loop->uv, where, port, &addr)) != 0)
         return push_failure(L, where, rc);
     lim = read_limits(L, &on_error);
-    l = (jr_listener *)calloc(1, sizeof *l);
-    rc = l == NULL ? UV_ENOMEM
-                   : tcp ? uv_tcp_init(loop->uv, &l->u.tcp) : uv_pipe_init(loop->uv, &l->u.pipe, 0);
+    l = (jr_listener *)jr_handle_new(L, sizeof *l, LISTENER_MT, on_listener_closed);
+    rc = tcp ? uv_tcp_init(loop->uv, &l->u.tcp) : uv_pipe_init(loop->uv, &l->u.pipe, 0);
     if (rc != 0) {
-        free(l);
+        jr_handle_drop(&l->h);
         jr_limits_unref(lim);
         luaL_unref(L, LUA_REGISTRYINDEX, on_error);
         return push_failure(L, "listen", rc);
@@ -260,12 +258,6 @@ static int l_listen(lua_State *L)
     lua_pushvalue(L, 6);
     l->on_connection = luaL_ref(L, LUA_REGISTRYINDEX);
     l->h.uv = &l->u.handle;
-    l->h.on_closed = on_listener_closed;
-    box = (jr_listener **)lua_newuserdata(L, sizeof *box);
-    *box = l;
-    l->box = box;
-    luaL_getmetatable(L, LISTENER_MT);
-    lua_setmetatable(L, -2);
     jr_handle_open(L, loop, &l->h, -1);
     rc = tcp ? uv_tcp_bind(&l->u.tcp, (const struct sockaddr *)&addr, 0)
              : uv_pipe_bind(&l->u.pipe, where);
@@ -322,30 +314,6 @@ static int l_connections(lua_State *L)
     return 2;
 }
 
-static int l_listener_close(lua_State *L)
-{
-    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
-    if (l != NULL)
-        jr_handle_close(&l->h);   /* the box is cleared when it has closed */
-    return 0;
-}
-
-static int l_listener_is_closing(lua_State *L)
-{
-    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
-    lua_pushboolean(L, l == NULL || uv_is_closing(&l->u.handle));
-    return 1;
-}
-
-static int l_listener_tostring(lua_State *L)
-{
-    jr_listener *l = *(jr_listener **)luaL_checkudata(L, 1, LISTENER_MT);
-    if (l == NULL)
-        lua_pushliteral(L, "jsonrpc.listener (closed)");
-    else
-        lua_pushfstring(L, "jsonrpc.listener: %p", (void *)l);
-    return 1;
-}
 
 /* ---- connecting ---- */
 
@@ -371,8 +339,9 @@ static void connect_cb(uv_connect_t *req, int status)
         lua_pushfstring(L, "connect failed: %s", uv_strerror(status));
         jr_stream_close(s, lua_tostring(L, -1));
     }
+    lua_pushstring(L, status == 0 ? NULL : uv_err_name(status));
     free(c);
-    if (lua_pcall(L, 2, 0, 0) != 0 && status == 0)
+    if (lua_pcall(L, 3, 0, 0) != 0 && status == 0)
         jr_stream_close(s, lua_tostring(L, -1) ? lua_tostring(L, -1) : "on_connect failed");
     lua_settop(L, top);
 }
@@ -425,20 +394,11 @@ void jr_socket_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"address", l_address},
         {"connections", l_connections},
-        {"close", l_listener_close},
-        {"is_closing", l_listener_is_closing},
+        {"close", jr_handle_l_close},
+        {"is_closing", jr_handle_l_is_closing},
         {NULL, NULL},
     };
-    if (luaL_newmetatable(L, LISTENER_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_listener_close);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_listener_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    jr_class(L, LISTENER_MT, methods, jr_handle_l_close, jr_handle_l_tostring);
     lua_pushcfunction(L, l_listen);
     lua_setfield(L, -2, "listen");
     lua_pushcfunction(L, l_connect);

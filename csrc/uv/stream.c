@@ -266,6 +266,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     } else if (n < 0) {
         char why[120];
         snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)n));
+        s->errname = uv_err_name((int)n);
         jr_stream_close(s, why);
     }
 }
@@ -322,13 +323,15 @@ static void on_closed(jr_handle *h)
 {
     jr_stream *s = (jr_stream *)h;
     lua_State *L = h->loop->cbL;
-    *s->box = NULL;   /* the Lua object outlives us; it may be used again */
     if (!h->loop->closing) {
-        if (s->on_close != LUA_NOREF) {
-            lua_pushstring(L, s->reason);
+        if (s->on_close != LUA_NOREF) {   /* on_close(reason, errname) */
             lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_close);
-            lua_insert(L, -2);
-            if (lua_pcall(L, 1, 0, 0) != 0)
+            lua_pushstring(L, s->reason);
+            if (s->errname != NULL)
+                lua_pushstring(L, s->errname);
+            else
+                lua_pushnil(L);
+            if (lua_pcall(L, 2, 0, 0) != 0)
                 lua_pop(L, 1);   /* the stream is gone: nowhere to report */
         }
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);
@@ -365,15 +368,12 @@ void jr_stream_split(jr_stream *s)
 
 jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t max_message)
 {
-    jr_stream **box = (jr_stream **)lua_newuserdata(L, sizeof *box);
-    jr_stream *s = (jr_stream *)calloc(1, sizeof *s);
-    *box = NULL;
-    if (s == NULL || (s->layer = jr_stream_layer_new(kind, max_message)) == NULL) {
-        free(s);
+    jr_stream *s = (jr_stream *)jr_handle_new(L, sizeof *s, JR_STREAM_MT, on_closed);
+    if ((s->layer = jr_stream_layer_new(kind, max_message)) == NULL) {
+        jr_handle_drop(&s->h);
         luaL_error(L, "not enough memory");
     }
-    luaL_getmetatable(L, JR_STREAM_MT);
-    lua_setmetatable(L, -2);
+    s->h.frees_itself = 1;   /* its writer and its timer may close after it */
     s->pending.alloc = jr_malloc_alloc;   /* calloc zeroed the rest */
     s->on_message = s->on_close = s->on_drain = s->on_eof = s->ep_ref = LUA_NOREF;
     s->sink.put = sink_put;
@@ -382,20 +382,16 @@ jr_stream *jr_stream_new(lua_State *L, jr_loop *loop, jr_frame_kind kind, size_t
     s->read_size = READ_START;
     s->h.uv = &s->u.handle;
     s->h.on_close = on_close;
-    s->h.on_closed = on_closed;
     s->writer = &s->u.stream;
     s->handles = 1;
     s->h.loop = loop;
-    s->box = box;
-    *box = s;
     return s;
 }
 
 void jr_stream_drop(jr_stream *s)
 {
-    *s->box = NULL;
     s->layer->ops->free(s->layer);
-    free(s);
+    jr_handle_drop(&s->h);
 }
 
 void jr_stream_opened(lua_State *L, jr_stream *s, int idx)
@@ -427,6 +423,7 @@ static void write_failed(jr_stream *s, int status)
 {
     char why[120];
     snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+    s->errname = uv_err_name(status);
     s->write_failed = 1;
     jr_stream_close(s, why);
 }

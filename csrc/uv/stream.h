@@ -74,7 +74,7 @@ typedef struct jr_stream {
     size_t held;              /* bytes counted against limits */
     size_t high_water;        /* queued bytes above which reading stops */
     char reason[200];         /* why it closed */
-    struct jr_stream **box;   /* the Lua object's pointer, cleared on close */
+    const char *errname;      /* the libuv error it closed for ("EPIPE"), or NULL */
 } jr_stream;
 
 /* A new stream (its userdata pushed) with a stream framing; the caller

@@ -284,15 +284,6 @@ void jr_stream_open(lua_State *L)
     lua_pushinteger(L, JR_LISTEN_SEND_TIMEOUT);
     lua_setfield(L, -2, "send_timeout");
     lua_setfield(L, -2, "defaults");
-    if (luaL_newmetatable(L, JR_STREAM_MT)) {
-        lua_newtable(L);
-        jr_setfuncs(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    jr_class(L, JR_STREAM_MT, methods, l_gc, l_tostring);
 }
 

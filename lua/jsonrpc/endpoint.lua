@@ -26,9 +26,10 @@ local M = { Endpoint = Endpoint }
 
 --- An error made here, on the calling side, rather than sent by the peer
 -- (a timeout, a closed connection...): marked `transport = true`, since a
--- peer may send the same codes.
-local function local_error(code, message)
-  local err = core.error(code, message)
+-- peer may send the same codes. errno, when a system call failed, is the
+-- libuv error's name ("ECONNREFUSED"), in err.data.errno.
+local function local_error(code, message, errno)
+  local err = core.error(code, message, errno and { errno = errno } or nil)
   err.transport = true
   return err
 end

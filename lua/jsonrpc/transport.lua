@@ -177,7 +177,7 @@ local function wrap(stream, opts, transport)
   -- on_message hears only of framing errors
   stream:serve(conn.core, opts.max_in_flight or DEFAULT_MAX_IN_FLIGHT)
   stream:on_message(function(_, err) report(conn, tostring(err)) end)
-  stream:on_close(function(reason) conn:_closed(reason) end)
+  stream:on_close(function(reason, errno) conn:_closed(reason, errno) end)
   -- the peer shut down its side (a half-close, or stdin's end): it can
   -- answer nothing more, so the calls waiting on it fail; the requests it
   -- sent are still answered, then the stream closes
@@ -191,9 +191,9 @@ local function wrap(stream, opts, transport)
   return conn
 end
 
-function Connection:_closed(reason)
+function Connection:_closed(reason, errno)
   self.closed_reason = reason
-  self:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. reason))
+  self:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. reason, errno))
   for _, hook in ipairs(self.on_close_hooks) do
     local ok, err = pcall(hook, reason, self)
     if not ok then report(self, "on_close hook failed: " .. tostring(err)) end
@@ -299,7 +299,8 @@ local function lookup(host, port)
   for _, a in ipairs(state.found or {}) do addrs[#addrs + 1] = a.addr end
   if #addrs == 0 then
     return nil, local_error(codes.CONNECTION_FAILED,
-      ("cannot resolve %s: %s"):format(host, tostring(state.err or "no address")))
+      ("cannot resolve %s: %s"):format(host, tostring(state.err or "no address")),
+      type(state.err) == "string" and state.err:match("^(E[%u%d_]+)") or nil)
   end
   return addrs
 end
@@ -308,14 +309,14 @@ end
 local function connect_to(kind, where, port, opts)
   local framing, max = framing_of(opts)
   local state = {}
-  local ok, err = core.connect(kind, where, port, framing, max,
-    settling(state, function(stream, cerr)
-      if stream then state.conn = wrap(stream, opts, kind) else state.err = cerr end
+  local ok, err, errno = core.connect(kind, where, port, framing, max,
+    settling(state, function(stream, cerr, cerrno)
+      if stream then state.conn = wrap(stream, opts, kind) else state.err, state.errno = cerr, cerrno end
     end))
-  if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err)) end
+  if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err), errno) end
   ok, err = wait_done(state)
   if not ok then return nil, err end
-  if state.err then return nil, local_error(codes.CONNECTION_FAILED, state.err) end
+  if state.err then return nil, local_error(codes.CONNECTION_FAILED, state.err, state.errno) end
   return state.conn
 end
 
@@ -361,8 +362,8 @@ end
 function M.stdio(server, opts)
   opts = check_opts(opts, "stdio")
   local framing, max = framing_of(opts)
-  local stream, err = core.stdio(framing, max)
-  if not stream then return nil, local_error(codes.CONNECTION_FAILED, err) end
+  local stream, err, errno = core.stdio(framing, max)
+  if not stream then return nil, local_error(codes.CONNECTION_FAILED, err, errno) end
   local conn = wrap(stream, connection_opts(server, opts), "stdio")
   if opts.guard_print ~= false then
     local original = print
@@ -409,7 +410,7 @@ function M.spawn(cmd, opts)
       end
     end
   end
-  local stream, process = core.spawn(cmd[1], args, framing, max, opts.stderr or "inherit",
+  local stream, process, errno = core.spawn(cmd[1], args, framing, max, opts.stderr or "inherit",
     function(code, signal)
       local conn = holder.conn
       conn.exit_code, conn.exit_signal = code, signal
@@ -423,7 +424,7 @@ function M.spawn(cmd, opts)
       conn.wake_exit = nil
       if wake then wake() end
     end, on_stderr)
-  if not stream then return nil, local_error(codes.CONNECTION_FAILED, process) end
+  if not stream then return nil, local_error(codes.CONNECTION_FAILED, process, errno) end
   local conn = wrap(stream, connection_opts(opts.server, opts), "process")
   conn.process = process
   holder.conn = conn
@@ -452,7 +453,7 @@ function M.listen(server, url, opts)
     end
   end
   local u, why = M.parse_url(url)
-  if not u then return nil, why end
+  if not u then return nil, local_error(codes.CONNECTION_FAILED, why) end
   local framing, max = framing_of(opts, defaults.listen_max_message_size)
   local state = state_of(server)
   local conn_opts = connection_opts(server, opts, defaults)
@@ -461,13 +462,15 @@ function M.listen(server, url, opts)
   local limits = { max_connections = opts.max_connections, on_error = conn_opts.reporter,
                    max_connections_per_address = opts.max_connections_per_address,
                    max_buffered_bytes = opts.max_buffered_bytes }
-  local listener, err = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
+  local listener, err, errno = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
     function(stream)
       local conn = wrap(stream, conn_opts, u.kind)
       state.connections[conn] = true
       if opts.on_connection then opts.on_connection(conn) end
     end, limits)
-  if not listener then return nil, err end
+  if not listener then
+    return nil, local_error(codes.CONNECTION_FAILED, ("cannot listen on %s: %s"):format(url, err), errno)
+  end
   state.listeners[#state.listeners + 1] = listener
   local host, port = listener:address()
   return setmetatable({ url = format_url(u.kind, host, port), handle = listener }, {

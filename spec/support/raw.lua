@@ -58,7 +58,17 @@ end
 --- Closes: a FIN, or with reset = true a RST (TCP only).
 function Client:close(reset)
   if self.handle:is_closing() then return end
-  if reset and self.handle.close_reset then self.handle:close_reset() else self.handle:close() end
+  local done = false
+  local function closed() done = true end
+  if reset and self.handle.close_reset then self.handle:close_reset(closed) else self.handle:close(closed) end
+  -- Debian's luv 1.44 crashes at exit on a luv handle whose close is still
+  -- pending: finish it now, unless the loop is running (we are in one of
+  -- its callbacks, and it finishes the close itself)
+  if uv.loop_mode() then return end
+  local jsonrpc = require "jsonrpc"
+  for _ = 1, 10 do
+    if done or not pcall(jsonrpc.run, "nowait") then break end
+  end
 end
 
 return raw
