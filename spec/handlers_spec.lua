@@ -4,10 +4,14 @@
 -- the test pumps, so nothing is answered synchronously.
 local jsonrpc = require "jsonrpc"
 
+-- How the endpoints start handlers: nil for our pooled coroutines, or a
+-- host's start function (the suite runs under both, see the end).
+local host_start
+
 local function wired_pair()
   local to_a, to_b = {}, {}
-  local a = jsonrpc.endpoint{send = function(t) to_b[#to_b + 1] = t end}
-  local b = jsonrpc.endpoint{send = function(t) to_a[#to_a + 1] = t end}
+  local a = jsonrpc.endpoint{send = function(t) to_b[#to_b + 1] = t end, start = host_start}
+  local b = jsonrpc.endpoint{send = function(t) to_a[#to_a + 1] = t end, start = host_start}
   -- delivers every queued text, in order, until both queues are empty
   local function pump()
     local steps = 0
@@ -31,7 +35,11 @@ local function run(pump, fn)
   return (table.unpack or unpack)(out)
 end
 
-describe("handlers in coroutines", function()
+local function suite(title, start)
+describe(title, function()
+  before_each(function() host_start = start end)
+  after_each(function() host_start = nil end)
+
   it("lets a handler call back the peer while the peer's call is in flight", function()
     local a, b, pump = wired_pair()
     a:method("title_of", function(name) return name == "Ada" and "Countess" or "citizen" end)
@@ -160,5 +168,24 @@ describe("handlers in coroutines", function()
     local reply = table.remove(to_a, 1)
     assert.matches('"id":123456789012345678901234567890', reply, 1, true)
     assert.matches('"result":"pong"', reply, 1, true)
+  end)
+end)
+end
+
+suite("handlers in coroutines", nil)
+
+-- A host that starts handlers itself (as OpenResty's scheduler would): each
+-- in a coroutine of the host's, counted so that the spec knows it ran them.
+local started = 0
+suite("handlers started by the host", function(run, ...)
+  started = started + 1
+  local co = coroutine.create(run)
+  local ok, err = coroutine.resume(co, ...)
+  if not ok then error(err, 0) end
+end)
+
+describe("a host's start", function()
+  it("ran the handlers of the suite above", function()
+    assert.is_true(started > 10)
   end)
 end)

@@ -51,7 +51,9 @@ enum {
     EP_PENDING,     /* raw id text -> settle(result, err) of a call */
     EP_TIMED_OUT,   /* raw id text -> true: calls given up (late answers
                        are dropped quietly) */
-    EP_COUNT = EP_TIMED_OUT
+    EP_START,       /* start(run, ...): how the host starts a handler, or
+                       nil: in a pooled coroutine of ours (handlers.c) */
+    EP_COUNT = EP_START
 };
 
 /* The endpoint userdata at idx, or NULL. */

@@ -46,7 +46,7 @@ static void set_slot(lua_State *L, int uv, int slot, const char *name, int type)
 static int l_endpoint(lua_State *L)
 {
     static const char *const names[] = {"server", "send", "context", "on_stray", "log",
-                                        "report", NULL};
+                                        "report", "start", NULL};
     jr_endpoint *ep;
     luaL_checktype(L, 1, LUA_TTABLE);
     jr_check_options(L, 1, names);
@@ -70,6 +70,7 @@ static int l_endpoint(lua_State *L)
     set_slot(L, 3, EP_ON_STRAY, "on_stray", LUA_TFUNCTION);
     set_slot(L, 3, EP_LOG, "log", LUA_TFUNCTION);
     set_slot(L, 3, EP_REPORT, "report", LUA_TFUNCTION);
+    set_slot(L, 3, EP_START, "start", LUA_TFUNCTION);
     lua_newtable(L);
     lua_rawseti(L, 3, EP_PENDING);
     lua_newtable(L);

@@ -82,8 +82,10 @@ void jr_notify_response(jr_exchange *x, const jr_envelope *e, int result, int er
 int jr_prepare_args(jr_exchange *x, const jr_envelope *e, int entry);
 
 /* handlers.c */
-/* Pushes what each handler's thread runs (made once per Lua state). */
+/* Pushes what each handler's thread runs, and what a host's start runs
+ * (made once per Lua state). */
 void jr_push_runner(lua_State *L);
+void jr_push_host_runner(lua_State *L);
 /* resume(co, ...), as coroutine.resume, for the wakers of handlers that
  * wait: a handler whose thread dies of an error is answered (Lua 5.1,
  * where its runner cannot catch errors across a yield). */

@@ -13,7 +13,13 @@
  * continuation completes a job). Lua 5.1 and LuaJIT have no
  * continuations: there the runner is a two-line Lua function around
  * xpcall (LuaJIT) or a bare call (5.1, which cannot yield across pcall:
- * an error after a yield goes to the resumer, and jr_resume answers it). */
+ * an error after a yield goes to the resumer, and jr_resume answers it).
+ *
+ * A host may start handlers itself (an endpoint's start function: in
+ * OpenResty, under its own coroutine scheduler). Every handler is then a
+ * job from the start: start(run, job, fn, args...) must call run(job, fn,
+ * args...) in a coroutine of its own (or directly), and run completes the
+ * job when the handler finishes. */
 #include "errors.h"
 #include "exchange.h"
 
@@ -24,6 +30,7 @@
 /* A handler that waits. Its uservalue holds JOB_EP, JOB_REQ, JOB_ID. */
 typedef struct jr_job {
     jr_batch *batch;        /* the batch it belongs to, or NULL */
+    int done;               /* completed (it is completed once) */
 } jr_job;
 
 enum { JOB_EP = 1, JOB_REQ, JOB_ID };
@@ -81,16 +88,14 @@ static void tell_waiting(jr_endpoint *ep)
         ep->sink->waiting(ep->sink, ep->in_flight);
 }
 
-/* Keeps the handler whose thread (at `thread`) yielded as a job. */
-static void defer(jr_exchange *x, const jr_envelope *e, int thread)
+/* Pushes a new job for the handler of e, counted as waiting. */
+static void push_job(jr_exchange *x, const jr_envelope *e)
 {
     lua_State *L = x->L;
     int has_id = (e->seen & JR_M_ID) != 0;
-    jr_job *job;
-    push_jobs(L);
-    lua_pushvalue(L, thread);
-    job = (jr_job *)lua_newuserdata(L, sizeof *job);
+    jr_job *job = (jr_job *)lua_newuserdata(L, sizeof *job);
     job->batch = NULL;
+    job->done = 0;
     if (luaL_newmetatable(L, JOB_MT)) {
         lua_pushcfunction(L, job_gc);
         lua_setfield(L, -2, "__gc");
@@ -113,10 +118,19 @@ static void defer(jr_exchange *x, const jr_envelope *e, int thread)
         jr_batch_ref(job->batch);
         job->batch->waiting++;
     }
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
     x->ep->in_flight++;
     tell_waiting(x->ep);
+}
+
+/* Keeps the handler whose thread (at `thread`) yielded as a job. */
+static void defer(jr_exchange *x, const jr_envelope *e, int thread)
+{
+    lua_State *L = x->L;
+    push_jobs(L);
+    lua_pushvalue(L, thread);
+    push_job(x, e);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
 }
 
 /* Pushes the handler's outcome as the value to answer with: returns 1 for
@@ -157,6 +171,11 @@ static void complete(lua_State *L, lua_State *co, int ok)
     int jt, epi, failed, result;
     size_t len;
     luaL_checkstack(L, 40, "jsonrpc dispatch");
+    if (job->done) {
+        lua_settop(L, ok + 2);
+        return;
+    }
+    job->done = 1;
     jr_get_uservalue(L, -1);
     jt = lua_gettop(L);
     lua_rawgeti(L, jt, JOB_EP);
@@ -263,24 +282,136 @@ static const char runner_chunk[] =
     "return function(fn, ...) return finish(true, fn(...)) end\n";
 #endif
 
-#define RUNNER_KEY "jsonrpc.runner"
-
-void jr_push_runner(lua_State *L)
+/* Pushes the function a runner chunk returns, made once per Lua state and
+ * kept in the registry under key: the chunk gets (first or xpcall, the
+ * message handler, last). */
+static void push_lua_runner(lua_State *L, const char *key, const char *chunk, size_t size,
+                            lua_CFunction first, lua_CFunction last)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, RUNNER_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
     if (!lua_isnil(L, -1))
         return;
     lua_pop(L, 1);
-    if (luaL_loadbuffer(L, runner_chunk, sizeof runner_chunk - 1, "=jsonrpc.runner") != 0)
+    if (luaL_loadbuffer(L, chunk, size, key) != 0)
         lua_error(L);
-    lua_getglobal(L, "xpcall");
+    if (first != NULL)
+        lua_pushcfunction(L, first);
+    else
+        lua_getglobal(L, "xpcall");
     lua_pushcfunction(L, jr_capture_failure);
-    lua_pushcfunction(L, finish);
+    lua_pushcfunction(L, last);
     lua_call(L, 3, 1);
     lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, RUNNER_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
+void jr_push_runner(lua_State *L)
+{
+    push_lua_runner(L, "jsonrpc.runner", runner_chunk, sizeof runner_chunk - 1, NULL, finish);
 }
 #endif
+
+/* ---- the host's runner: run(job, fn, ...) ---- */
+
+/* done(job, ok, a, b): completes the job (a tail call of the Lua runner). */
+static int host_done(lua_State *L)
+{
+    lua_settop(L, 4);
+#if LUA_VERSION_NUM < 502 && !defined(LUAJIT_VERSION)
+    if (take_job(L, L))   /* filed by bind_job */
+        lua_pop(L, 1);
+#endif
+    lua_pushvalue(L, 1);
+    complete(L, L, 2);
+    return 0;
+}
+
+#if LUA_VERSION_NUM < 502 && !defined(LUAJIT_VERSION)
+/* bind(job): files the job under the running thread. */
+static int bind_job(lua_State *L)
+{
+    push_jobs(L);
+    lua_pushthread(L);
+    lua_pushvalue(L, 1);
+    lua_rawset(L, -3);
+    return 0;
+}
+#endif
+
+#if LUA_VERSION_NUM >= 503
+static int host_runner_k(lua_State *L, int status, lua_KContext ctx)
+{
+    int ok = status == LUA_OK || status == LUA_YIELD;   /* job, msgh, results */
+    (void)ctx;
+    lua_pushboolean(L, ok);
+    lua_replace(L, 2);
+    if (!ok)
+        lua_pushnil(L);
+    return host_done(L);
+}
+
+static int host_runner(lua_State *L)
+{
+    int nargs = lua_gettop(L) - 2, status;
+    lua_pushcfunction(L, jr_capture_failure);
+    lua_insert(L, 2);                          /* job, msgh, fn, args */
+    status = lua_pcallk(L, nargs, 2, 2, 0, host_runner_k);
+    return host_runner_k(L, status, 0);
+}
+
+void jr_push_host_runner(lua_State *L)
+{
+    lua_pushcfunction(L, host_runner);
+}
+#else
+#ifdef LUAJIT_VERSION
+static const char host_runner_chunk[] =
+    "local xpcall, msgh, done = ...\n"
+    "return function(job, fn, ...) return done(job, xpcall(fn, msgh, ...)) end\n";
+#else
+/* plain 5.1: an error after a yield kills the thread and goes to whoever
+ * resumed it; the job is filed under its thread, for jr_resume to answer */
+static const char host_runner_chunk[] =
+    "local bind, _, done = ...\n"
+    "return function(job, fn, ...) bind(job) return done(job, true, fn(...)) end\n";
+#endif
+
+void jr_push_host_runner(lua_State *L)
+{
+#ifdef LUAJIT_VERSION
+    lua_CFunction first = NULL;   /* xpcall */
+#else
+    lua_CFunction first = bind_job;
+#endif
+    push_lua_runner(L, "jsonrpc.host_runner", host_runner_chunk, sizeof host_runner_chunk - 1,
+                    first, host_done);
+}
+#endif
+
+/* jr_invoke when the host starts handlers: start(run, job, fn, args...).
+ * A start that raises before the handler finished answers its error. */
+static int invoke_by_host(jr_exchange *x, const jr_envelope *e, int nargs)
+{
+    lua_State *L = x->L;
+    int first = lua_gettop(L) - nargs;         /* the fn is at first */
+    push_job(x, e);
+    lua_insert(L, first);                      /* job, fn, args */
+    lua_pushvalue(L, first);
+    lua_insert(L, first);                      /* the job kept, job, fn, args */
+    lua_rawgeti(L, x->epv, EP_START);
+    lua_insert(L, first + 1);
+    lua_rawgeti(L, x->data, D_HOST_RUNNER);
+    lua_insert(L, first + 2);                  /* job, start, run, job, fn, args */
+    if (lua_pcall(L, nargs + 3, 0, x->msgh) != 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        lua_pushnil(L);                        /* job, false, err, nil */
+        lua_pushvalue(L, first);
+        complete(L, L, first + 1);
+    }
+    lua_settop(L, first - 1);
+    return 2;
+}
 
 /* ---- running a handler ---- */
 
@@ -391,8 +522,15 @@ int jr_invoke(jr_exchange *x, const jr_envelope *e, int entry, int nargs)
     else
         lua_pushvalue(L, entry);
     lua_insert(L, first + 1);
-    if (x->ep != NULL)
+    if (x->ep != NULL) {
+        lua_rawgeti(L, x->epv, EP_START);
+        if (!lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return invoke_by_host(x, e, nargs);
+        }
+        lua_pop(L, 1);
         return invoke_in_thread(x, e, nargs);
+    }
     /* a notification's results go nowhere: none are asked for */
     if (lua_pcall(L, nargs, (e->seen & JR_M_ID) ? 2 : 0, x->msgh) != 0) {
         if (!jr_is_error(L, -1)) {

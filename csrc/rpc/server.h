@@ -29,7 +29,8 @@ enum {
     D_MSGH,          /* the message handler: jr_capture_failure */
     D_ARRAY_MT, D_OBJECT_MT,   /* the kind metatables */
     D_RUNNER,        /* what each handler's thread runs (handlers.c) */
-    D_COUNT = D_RUNNER
+    D_HOST_RUNNER,   /* what a host's start() runs for a handler */
+    D_COUNT = D_HOST_RUNNER
 };
 
 /* The server userdata at idx, or NULL. */

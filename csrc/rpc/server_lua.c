@@ -215,6 +215,8 @@ static int l_server(lua_State *L)
     lua_rawseti(L, -2, D_ARRAY_MT);
     jr_push_runner(L);
     lua_rawseti(L, -2, D_RUNNER);
+    jr_push_host_runner(L);
+    lua_rawseti(L, -2, D_HOST_RUNNER);
     for (i = 0; lua_istable(L, 1) && i < sizeof hooks / sizeof hooks[0]; i++) {
         lua_getfield(L, 1, hooks[i].name);
         if (!lua_isnil(L, -1) && !is_callable(L, -1))

@@ -84,7 +84,7 @@ jr_loop *jr_loop_get(lua_State *L)
     pin_module();
     loop->uv = luv_loop_of(L, &ctx);
     loop->luv = loop->uv != NULL;
-    loop->luv_ctx = ctx;
+    loop->luv_ctx = (jr_luv_ctx *)ctx;
     if (loop->uv == NULL)
         loop->uv = uv_default_loop();
     loop->handles.next = loop->handles.prev = &loop->handles;
@@ -108,6 +108,49 @@ void jr_loop_handle_closed(jr_loop *loop)
         free(loop);
 }
 
+/* Inside luv's cb_pcall: the call, protected by us; returns its status and
+ * its error (or nil). */
+static int call_inside(lua_State *L)
+{
+    int status = lua_pcall(L, lua_gettop(L) - 1, 0, 0);
+    if (status == 0)
+        lua_pushnil(L);
+    lua_pushinteger(L, status);
+    lua_insert(L, -2);
+    return 2;
+}
+
+#define LUV_NOEXIT 0x01      /* LUVF_CALLBACK_NOEXIT */
+#define LUV_NOERRMSG 0x04    /* LUVF_CALLBACK_NOERRMSG */
+
+int jr_loop_call(jr_loop *loop, int nargs)
+{
+    lua_State *L = loop->cbL;
+    int status, base;
+    loop->depth++;
+    if (loop->luv_ctx == NULL || loop->luv_ctx->cb_pcall == NULL) {
+        status = lua_pcall(L, nargs, 0, 0);
+        loop->depth--;
+        return status;
+    }
+    base = lua_gettop(L) - nargs;   /* the function */
+    lua_pushcfunction(L, call_inside);
+    lua_insert(L, base);
+    if (loop->luv_ctx->cb_pcall(L, nargs + 1, 2, LUV_NOEXIT | LUV_NOERRMSG) < 0) {
+        /* the host's wrapper failed itself (and took its error) */
+        lua_settop(L, base - 1);
+        lua_pushliteral(L, "the host's callback wrapper failed");
+        status = LUA_ERRRUN;
+    } else {
+        status = (int)lua_tointeger(L, -2);
+        lua_remove(L, -2);
+        if (status == 0)
+            lua_pop(L, 1);
+    }
+    loop->depth--;
+    return status;
+}
+
 /* jsonrpc.run([mode]): runs the loop ("default": until nothing is left to
  * do, "once", "nowait"); returns whether anything is left. */
 static int l_run(lua_State *L)
@@ -116,7 +159,7 @@ static int l_run(lua_State *L)
     static const uv_run_mode uv_modes[] = {UV_RUN_DEFAULT, UV_RUN_ONCE, UV_RUN_NOWAIT};
     jr_loop *loop = jr_loop_get(L);
     int mode = luaL_checkoption(L, 1, "default", modes), alive;
-    if (loop->running)
+    if (loop->running || loop->depth > 0)
         return luaL_error(L, "jsonrpc.run: the loop is already running (wait in a coroutine "
                              "or with a callback instead)");
     loop->running = 1;
@@ -126,8 +169,19 @@ static int l_run(lua_State *L)
     return 1;
 }
 
+/* core.loop_thread() -> the thread our callbacks run on (plain Lua 5.1
+ * cannot tell it from a coroutine otherwise). */
+static int l_loop_thread(lua_State *L)
+{
+    lua_pushthread(jr_loop_get(L)->cbL);
+    lua_xmove(jr_loop_get(L)->cbL, L, 1);
+    return 1;
+}
+
 void jr_loop_open(lua_State *L)
 {
     lua_pushcfunction(L, l_run);
     lua_setfield(L, -2, "run");
+    lua_pushcfunction(L, l_loop_thread);
+    lua_setfield(L, -2, "loop_thread");
 }

@@ -118,7 +118,7 @@ static void reader_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             lua_pushlstring(L, buf->base, (size_t)n);
         else
             lua_pushnil(L);   /* the end */
-        if (lua_pcall(L, 1, 0, 0) != 0)
+        if (jr_loop_call(r->h.loop, 1) != 0)
             lua_pop(L, 1);    /* our own callback; nowhere to report */
     }
     free(buf->base);
@@ -156,7 +156,7 @@ static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
         lua_rawgeti(L, LUA_REGISTRYINDEX, p->on_exit);
         lua_pushinteger(L, (lua_Integer)status);
         lua_pushinteger(L, term_signal);
-        if (lua_pcall(L, 2, 0, 0) != 0)
+        if (jr_loop_call(p->h.loop, 2) != 0)
             lua_pop(L, 1);   /* the connection's own callback; nowhere to report */
     }
     jr_handle_close(&p->h);

@@ -136,7 +136,7 @@ static void refused(jr_listener *l, const char *why)
                         (int)lim->refused);
     else
         lua_pushfstring(L, "listener: %s: a connection was refused", why);
-    if (lua_pcall(L, 1, 0, 0) != 0)
+    if (jr_loop_call(l->h.loop, 1) != 0)
         lua_pop(L, 1);
     lim->logged_at = now;
     lim->refused = 0;
@@ -178,7 +178,7 @@ static void connection_cb(uv_stream_t *server, int status)
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, l->on_connection);
     lua_insert(L, -2);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
+    if (jr_loop_call(l->h.loop, 1) != 0) {
         jr_stream_close(s, lua_tostring(L, -1) ? lua_tostring(L, -1) : "on_connection failed");
     }
     lua_settop(L, top);
@@ -341,7 +341,7 @@ static void connect_cb(uv_connect_t *req, int status)
     }
     lua_pushstring(L, status == 0 ? NULL : uv_err_name(status));
     free(c);
-    if (lua_pcall(L, 3, 0, 0) != 0 && status == 0)
+    if (jr_loop_call(s->h.loop, 3) != 0 && status == 0)
         jr_stream_close(s, lua_tostring(L, -1) ? lua_tostring(L, -1) : "on_connect failed");
     lua_settop(L, top);
 }

@@ -52,7 +52,7 @@ static void call_back(jr_stream *s, int ref, int nargs)
     lua_State *L = s->h.loop->cbL;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
     lua_insert(L, -1 - nargs);
-    if (lua_pcall(L, nargs, 0, 0) != 0) {
+    if (jr_loop_call(s->h.loop, nargs) != 0) {
         char why[200];
         snprintf(why, sizeof why, "callback failed: %s",
                  lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
@@ -99,7 +99,7 @@ static void serve_message(jr_stream *s, const char *msg, size_t len)
     d.len = len;
     lua_pushcfunction(L, receive_protected);
     lua_pushlightuserdata(L, &d);
-    if (lua_pcall(L, 1, 0, 0) != 0) {   /* out of memory, or a raising callback */
+    if (jr_loop_call(s->h.loop, 1) != 0) {   /* out of memory, or a raising callback */
         if (s->on_message != LUA_NOREF && !s->h.loop->closing) {
             lua_pushnil(L);
             lua_insert(L, -2);
@@ -331,7 +331,7 @@ static void on_closed(jr_handle *h)
                 lua_pushstring(L, s->errname);
             else
                 lua_pushnil(L);
-            if (lua_pcall(L, 2, 0, 0) != 0)
+            if (jr_loop_call(h->loop, 2) != 0)
                 lua_pop(L, 1);   /* the stream is gone: nowhere to report */
         }
         luaL_unref(L, LUA_REGISTRYINDEX, s->on_message);

@@ -22,7 +22,7 @@ static void timer_fired(uv_timer_t *ut)
     lua_State *L = t->h.loop->cbL;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn);
     jr_handle_close(&t->h);   /* one-shot */
-    if (lua_pcall(L, 0, 0, 0) != 0)
+    if (jr_loop_call(t->h.loop, 0) != 0)
         lua_pop(L, 1);        /* the callbacks we set never fail; nowhere to report */
 }
 

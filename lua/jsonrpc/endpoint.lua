@@ -36,17 +36,21 @@ end
 M.local_error = local_error
 
 --- A coroutine a call can wait in: nil in the main thread, or where the
--- current coroutine cannot yield (inside a C function).
+-- current coroutine cannot yield (inside a C function, or in one of the
+-- loop's callbacks: plain 5.1 sees the thread they run on as a coroutine).
 local function waitable_coroutine()
   local co, is_main = running()
   if co == nil or is_main then return nil end
   if isyieldable and not isyieldable() then return nil end
+  if yield_needs_no_pcall and co == core.loop_thread() then return nil end
   return co
 end
 M.waitable_coroutine = waitable_coroutine
 
 --- endpoint.new{send = fn(text) [, server, context, on_stray, log, report,
--- wait, set_timer, timeout]}
+-- start, wait, set_timer, timeout]}: start(run, ...) is how a host starts
+-- handlers (it calls run(...) in a coroutine of its own); wait(done) how it
+-- waits outside coroutines.
 function M.new(opts)
   if type(opts) ~= "table" or type(opts.send) ~= "function" then
     error("jsonrpc.endpoint: opts.send must be a function that sends a text", 2)
@@ -62,7 +66,8 @@ function M.new(opts)
   -- answers go through self.send as it is when they go (it may be replaced)
   self.core = core.endpoint{ server = self.server, send = function(text) return self.send(text) end,
                              context = self.context,
-                             on_stray = opts.on_stray, log = opts.log, report = opts.report }
+                             on_stray = opts.on_stray, log = opts.log, report = opts.report,
+                             start = opts.start }
   return self
 end
 

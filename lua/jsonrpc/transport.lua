@@ -23,7 +23,8 @@ local DEFAULT_STDERR_LIMIT = 65536  -- bytes of a child's stderr kept in conn.st
 -- The options each entry point takes; another name is a mistake, and
 -- raises rather than being ignored.
 local CONNECTION_OPTS = { "framing", "max_message_size", "on_close", "on_error", "on_stray",
-  "timeout", "max_in_flight", "write_high_water", "frame_timeout", "idle_timeout", "send_timeout" }
+  "timeout", "max_in_flight", "write_high_water", "frame_timeout", "idle_timeout", "send_timeout",
+  "start", "wait" }
 local OPTS = {
   connect = { "server" },
   listen = { "on_connection", "max_connections", "max_connections_per_address", "max_buffered_bytes" },
@@ -154,7 +155,9 @@ local function wrap(stream, opts, transport)
     end,
     server = opts.server,
     on_stray = opts.on_stray,
-    wait = run_until,
+    -- the host's ways to start handlers and to wait, or ours
+    start = opts.start,
+    wait = opts.wait or run_until,
     set_timer = core.timer,
     timeout = opts.timeout,
     -- its handlers' plain errors, when the server has no on_error hook
@@ -349,7 +352,7 @@ local function connection_opts(server, opts, timeouts)
   end
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
            on_close = opts.on_close, timeout = opts.timeout,
-           max_in_flight = opts.max_in_flight,
+           max_in_flight = opts.max_in_flight, start = opts.start, wait = opts.wait,
            write_high_water = opts.write_high_water or (timeouts and timeouts.listen_write_high_water),
            frame_timeout = timeout("frame_timeout"), idle_timeout = timeout("idle_timeout"),
            send_timeout = timeout("send_timeout") }

@@ -19,7 +19,9 @@ int main(void)
     SAME(offsetof(luv_handle_t, extra), offsetof(jr_luv_handle, extra));
     SAME(offsetof(luv_handle_t, extra_gc), offsetof(jr_luv_handle, extra_gc));
     SAME(sizeof(luv_handle_t), sizeof(jr_luv_handle));
-    SAME(offsetof(luv_ctx_t, loop), 0);   /* loop.c reads the loop there */
+    SAME(offsetof(luv_ctx_t, loop), offsetof(jr_luv_ctx, loop));   /* loop.c reads these */
+    SAME(offsetof(luv_ctx_t, L), offsetof(jr_luv_ctx, L));
+    SAME(offsetof(luv_ctx_t, cb_pcall), offsetof(jr_luv_ctx, cb_pcall));
     puts(bad ? "layout differs" : "layout matches");
     return bad;
 }

@@ -1,0 +1,118 @@
+-- Execution belongs to the host: on luv's loop, every callback of ours goes
+-- through luv's cb_pcall, which a host (Neovim) replaces with its own
+-- wrapper; and the engine never runs the loop from inside its callbacks.
+local jsonrpc = require "jsonrpc"
+local codes = jsonrpc.codes
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("*a")
+  local ok, _, code = p:close()
+  return out, (ok == true or code == 0) and 0 or code
+end
+
+describe("the host's callback wrapper", function()
+  it("runs our handlers, call callbacks and close hooks inside luv's cb_pcall", function()
+    local bin, script = os.tmpname(), os.tmpname()
+    -- the host is built for the Lua running this spec
+    local v = _VERSION:match("%d+%.%d+")
+    local inc, lib = "/usr/include/lua" .. v, "lua" .. v
+    if jit then inc, lib = "/usr/include/luajit-2.1", "luajit-5.1" end
+    local out, code = sh(("cc -I%s spec/support/host_pcall.c -l%s -ldl -o %s"):format(inc, lib, bin))
+    assert.equal(0, code, out)
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local jsonrpc = require "jsonrpc"
+      local seen = {}
+      local server = jsonrpc.server()
+      server:method("where", function() seen.handler = host.inside(); return true end)
+      local l = assert(server:listen("tcp://127.0.0.1:0"))
+      local conn = assert(jsonrpc.connect(l.url))
+      conn:call("where", nil, function(result)
+        seen.callback = host.inside()
+        conn:close()
+        l:close()
+      end)
+      conn:on_close(function() seen.close = host.inside() end)
+      local before = host.calls()
+      jsonrpc.run()
+      print(seen.handler, seen.callback, seen.close, host.calls() > before, host.inside())
+    ]])
+    f:close()
+    out, code = sh(("%s %s"):format(bin, script))
+    os.remove(bin)
+    os.remove(script)
+    assert.equal(0, code, out)
+    assert.equal("true\ttrue\ttrue\ttrue\tfalse\n", out)
+  end)
+end)
+
+describe("waiting inside a callback", function()
+  it("fails with NO_EVENT_LOOP at once rather than running the loop inside itself", function()
+    local server = jsonrpc.server()
+    server:method("add", function(a, b) return a + b end)
+    local l = assert(server:listen("tcp://127.0.0.1:0"))
+    local conn = assert(jsonrpc.connect(l.url))
+    local err, took
+    local timer = require("jsonrpc.core").timer(1, function()
+      local t0 = os.clock()
+      local ok, e = pcall(conn.call, conn, "add", {1, 2})   -- not a coroutine: it cannot wait
+      took = os.clock() - t0
+      err = not ok and e
+    end)
+    assert.is_true(timer ~= nil)
+    for _ = 1, 100 do
+      if err ~= nil then break end
+      jsonrpc.run("once")
+    end
+    assert.is_truthy(err)
+    assert.equal(codes.NO_EVENT_LOOP, err.code)
+    assert.is_true(err.transport)
+    assert.is_true(took < 0.5)
+    local ran, why
+    require("jsonrpc.core").timer(0, function() ran, why = pcall(jsonrpc.run, "once") end)
+    for _ = 1, 100 do
+      if ran ~= nil then break end
+      jsonrpc.run("once")
+    end
+    assert.is_false(ran)
+    assert.matches("already running", why)
+    conn:close()
+    l:close()
+    jsonrpc.run("nowait")
+  end)
+end)
+
+describe("a host that starts handlers itself", function()
+  it("starts every handler of a connection through its start option, waiting ones too", function()
+    local started = 0
+    local function start(run, ...)
+      started = started + 1
+      local co = coroutine.create(run)
+      local ok, err = coroutine.resume(co, ...)
+      if not ok then error(err, 0) end
+    end
+    local server = jsonrpc.server()
+    server:method("add", function(a, b) return a + b end)
+    server:method("ask", function(ctx) return ctx.connection:call("ping") + 1 end, { context = true })
+    local l = assert(server:listen("tcp://127.0.0.1:0", { start = start }))
+    local conn = assert(jsonrpc.connect(l.url, { timeout = 5 }))
+    conn:method("ping", function() return 41 end)
+    local results
+    local co = coroutine.wrap(function()
+      results = { conn:call("add", { 1, 2 }), conn:call("ask") }
+      local batch = conn:batch():call("add", { 2, 2 }):call("ask"):send()
+      results[3], results[4] = batch[1], batch[2]
+    end)
+    co()
+    for _ = 1, 200 do
+      if results and results[4] then break end
+      jsonrpc.run("once")
+    end
+    assert.same({ 3, 42, 4, 42 }, results)
+    assert.equal(4, started)   -- the server's handlers only: the client's ran in ours
+    conn:close()
+    l:close()
+    jsonrpc.run("nowait")
+  end)
+end)
