@@ -26,7 +26,9 @@ build = {
   modules = {
     ["jsonrpc"] = "lua/jsonrpc/init.lua",
     ["jsonrpc.endpoint"] = "lua/jsonrpc/endpoint.lua",
-    ["jsonrpc.transport"] = "lua/jsonrpc/transport.lua",
+    ["jsonrpc.transport"] = "lua/jsonrpc/transport/init.lua",
+    ["jsonrpc.transport.connection"] = "lua/jsonrpc/transport/connection.lua",
+    ["jsonrpc.transport.process"] = "lua/jsonrpc/transport/process.lua",
     ["jsonrpc.core"] = {
       sources = {
         "csrc/core.c",

@@ -404,6 +404,11 @@ describe("codec: limits", function()
   it("limits the document size", function()
     decode_err("[1,2,3]", "document of 7 bytes exceeds max_size %(6%)", {max_size = 6})
     assert.is_table(decode_ok("[1,2,3]", {max_size = 7}))
+    -- encode's max_size bounds what it writes
+    local text, err = jsonrpc.encode({1, 2, 3}, {max_size = 6})
+    assert.is_nil(text)
+    assert.equal("encoded text of 7 bytes exceeds max_size (6)", err)
+    assert.equal("[1,2,3]", jsonrpc.encode({1, 2, 3}, {max_size = 7}))
   end)
 
   it("rejects bad options and arguments", function()

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "common/buffer.h"
+#include "common/limits.h"
 
 /* Registry keys of the metatables that mark a table's JSON kind. */
 #define JR_ARRAY_MT "jsonrpc.array"
@@ -13,7 +14,6 @@
 
 #define JR_DEFAULT_MAX_DEPTH 1000
 #define JR_LIMIT_MAX_DEPTH 10000            /* C recursion bound */
-#define JR_DEFAULT_MAX_SIZE (128u << 20)    /* bytes a document may have */
 #define JR_ERRLEN 200
 /* Values a server decodes from one message: 30 MB of [[],[],...] would
  * otherwise become ten million tables. An array or an object counts

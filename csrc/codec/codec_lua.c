@@ -16,7 +16,7 @@ static void read_limits(lua_State *L, int opts, jr_codec_limits *lim, int decodi
     jr_check_options(L, opts, decoding ? decoding_names : encoding_names);
     lim->max_depth = (int)jr_opt_size(L, opts, "max_depth", JR_DEFAULT_MAX_DEPTH, 1,
                                       JR_LIMIT_MAX_DEPTH);
-    lim->max_size = jr_opt_size(L, opts, "max_size", JR_DEFAULT_MAX_SIZE, 0, JR_OPT_SIZE_MAX);
+    lim->max_size = jr_opt_size(L, opts, "max_size", JR_DEFAULT_MAX_MESSAGE, 0, JR_OPT_SIZE_MAX);
     lim->max_values = decoding ? jr_opt_size(L, opts, "max_values", JR_NO_BUDGET, 1, JR_OPT_SIZE_MAX)
                                : JR_NO_BUDGET;
 }

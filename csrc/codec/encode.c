@@ -432,6 +432,7 @@ int jr_encode(lua_State *L, int idx, jr_buf *b, const jr_codec_limits *lim,
 {
     encoder e;
     int top = lua_gettop(L);
+    size_t start = b->len;
     e.L = L;
     e.b = b;
     e.depth = 0;
@@ -442,8 +443,13 @@ int jr_encode(lua_State *L, int idx, jr_buf *b, const jr_codec_limits *lim,
     e.err = err;
     e.path_at = sizeof e.path;
     e.path_cut = 0;
-    if (encode_value(&e, e.root) == 0)
-        return 0;
+    if (encode_value(&e, e.root) == 0) {
+        if (b->len - start <= lim->max_size)
+            return 0;
+        snprintf(err, JR_ERRLEN, "encoded text of %lu bytes exceeds max_size (%lu)",
+                 (unsigned long)(b->len - start), (unsigned long)lim->max_size);
+        return -1;
+    }
     lua_settop(L, top);
     if (e.path_at < sizeof e.path) {
         char reason[JR_ERRLEN];

@@ -19,8 +19,8 @@
 
 #include <stddef.h>
 #include "common/buffer.h"
+#include "common/limits.h"
 
-#define JR_DEFAULT_MAX_MESSAGE ((size_t)134217728)  /* 128 MiB */
 #define JR_DEFAULT_MAX_HEADER ((size_t)8192)        /* content-length header block */
 #define JR_FRAMER_ERRLEN 192
 /* A buffer is trimmed back to this once what it holds needs less: an idle

@@ -78,7 +78,7 @@ static void call_out(jr_exchange *x, int nargs)
     lua_rawgeti(L, x->epv, EP_REPORT);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        jr_exchange_release(x);
+        jr_exchange_release(x);   /* the buffers go back before the error goes up */
         lua_error(L);
     }
     lua_insert(L, -2);

@@ -174,7 +174,7 @@ static void read_options(lua_State *L, jr_server *srv)
     srv->max_values = jr_opt_size(L, 1, "max_values", JR_DEFAULT_MAX_VALUES, 1, JR_OPT_SIZE_MAX);
     srv->max_depth = (int)jr_opt_size(L, 1, "max_depth", JR_DEFAULT_MAX_DEPTH, 2,
                                       JR_LIMIT_MAX_DEPTH);
-    srv->max_message = jr_opt_size(L, 1, "max_message_size", JR_DEFAULT_MAX_SIZE, 1,
+    srv->max_message = jr_opt_size(L, 1, "max_message_size", JR_DEFAULT_MAX_MESSAGE, 1,
                                    (size_t)-1 > 9007199254740992ull ? (size_t)9007199254740992ull
                                                                     : (size_t)-1);
     if (lua_istable(L, 1)) {

@@ -19,6 +19,10 @@
 #include "stream.h"
 
 #define LISTENER_MT "jsonrpc.listener"
+/* Connections the kernel queues before we accept them (the usual 511 of
+ * servers: under load, a short queue refuses clients the limits would
+ * have admitted). */
+#define LISTEN_BACKLOG 511
 
 typedef struct jr_listener {
     jr_handle h;              /* first */
@@ -262,7 +266,7 @@ static int l_listen(lua_State *L)
     rc = tcp ? uv_tcp_bind(&l->u.tcp, (const struct sockaddr *)&addr, 0)
              : uv_pipe_bind(&l->u.pipe, where);
     if (rc == 0)
-        rc = uv_listen(&l->u.stream, 511, connection_cb);
+        rc = uv_listen(&l->u.stream, LISTEN_BACKLOG, connection_cb);
     if (rc != 0) {
         jr_handle_close(&l->h);
         return push_failure(L, where, rc);
