@@ -9,16 +9,42 @@ source = {
 description = {
   summary = "JSON-RPC 2.0 for Lua with an engine in C",
   detailed = [[
-An exact JSON codec (64-bit integers, shortest round-trip floats, strict
-UTF-8, arrays and objects that keep their kind) and sans-IO stream framings
-(content-length, be32, ndjson), the foundation of a complete JSON-RPC 2.0
-library.
+A complete JSON-RPC 2.0 library whose engine is C: an exact JSON codec,
+the stream framings (content-length as LSP uses it, be32, ndjson), a
+dispatcher with params mapping, batches, hooks and limits, and endpoints
+that call and serve in both directions, with handlers that may wait in
+coroutines. Connections over TCP, Unix sockets, stdio and child
+processes run on libuv, and share luv's loop when luv is loaded. Hardened
+against hostile peers (limits, timeouts, backpressure). Runs on Lua 5.4,
+5.3, 5.1 and LuaJIT, and embeds in hosts such as Neovim and OpenResty.
 ]],
   license = "MIT",
 }
 
+-- luv is optional, not a dependency: when it is installed, connections
+-- share its loop (uv.run and jsonrpc.run are then interchangeable) and host
+-- names are looked up without blocking; without it the module runs
+-- libuv's default loop and resolves names synchronously.
 dependencies = {
   "lua >= 5.1",
+}
+
+external_dependencies = {
+  LIBUV = {
+    header = "uv.h",
+    library = "uv",
+  },
+}
+
+-- The whole suite (four Lua versions, sanitizers, valgrind, fuzzing) is
+-- `make test` from a checkout; luarocks test runs the specs under the Lua
+-- luarocks was asked for.
+test_dependencies = {
+  "busted",
+}
+
+test = {
+  type = "busted",
 }
 
 build = {
@@ -42,8 +68,10 @@ build = {
         "csrc/framing/framing.c",
         "csrc/framing/framing_headers.c",
         "csrc/framing/framing_lua.c",
+        "csrc/framing/stream_frame.c",
         "csrc/framing/stream_layer.c",
         "csrc/rpc/batch.c",
+        "csrc/rpc/emit.c",
         "csrc/rpc/endpoint.c",
         "csrc/rpc/endpoint_lua.c",
         "csrc/rpc/envelope.c",
@@ -63,9 +91,11 @@ build = {
         "csrc/uv/socket.c",
         "csrc/uv/stream.c",
         "csrc/uv/stream_lua.c",
+        "csrc/uv/stream_write.c",
         "csrc/uv/timer.c",
       },
-      incdirs = { "csrc" },
+      incdirs = { "csrc", "$(LIBUV_INCDIR)" },
+      libdirs = { "$(LIBUV_LIBDIR)" },
       libraries = { "uv", "m" },
     },
   },

@@ -53,18 +53,32 @@ typedef struct collector {
     jr_sink sink;
     lua_State *L;
     int answers;
+    int done;                 /* done() calls for the text */
 } collector;
 
 /* Each answer is checked as it comes (pushed, then checked by Lua). */
-static int collect(jr_sink *sink, const char *text, size_t len)
+static int collect(jr_sink *sink, unsigned long tag, const char *text, size_t len)
 {
     collector *c = (collector *)sink;
+    if (tag != 7 || c->done > 0) {   /* every answer before its done, with its tag */
+        fprintf(stderr, "fuzz check failed (in place): answer with tag %lu after %d done\n", tag,
+                c->done);
+        abort();
+    }
     lua_getglobal(c->L, "fuzz_check_answer");
     lua_pushnil(c->L);
     lua_pushlstring(c->L, text, len);
     lua_call(c->L, 2, 0);
     c->answers++;
     return 0;
+}
+
+static void collect_done(jr_sink *sink, unsigned long tag)
+{
+    collector *c = (collector *)sink;
+    if (tag != 7)
+        abort();
+    c->done++;
 }
 
 typedef struct in_place {
@@ -76,7 +90,7 @@ typedef struct in_place {
 static int receive_in_place(lua_State *L)
 {
     in_place *p = (in_place *)lua_touserdata(L, 1);
-    jr_endpoint_receive(L, 2, (const char *)p->data, p->size);
+    jr_endpoint_receive(L, 2, (const char *)p->data, p->size, 7);
     return 0;
 }
 
@@ -89,9 +103,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     harness_run(check, data, size);
     L = harness_state(check);
     c.sink.put = collect;
+    c.sink.done = collect_done;
     c.sink.waiting = NULL;
     c.L = L;
     c.answers = 0;
+    c.done = 0;
     p.data = data;
     p.size = size;
     lua_pushcfunction(L, receive_in_place);
@@ -102,8 +118,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         fprintf(stderr, "fuzz check failed (in place): %s\n", lua_tostring(L, -1));
         abort();
     }
-    if (c.answers > 1) {
-        fprintf(stderr, "fuzz check failed (in place): %d answers to one text\n", c.answers);
+    /* the handlers of this check never wait: one answer at most, then done once */
+    if (c.answers > 1 || c.done != 1) {
+        fprintf(stderr, "fuzz check failed (in place): %d answers and %d done to one text\n",
+                c.answers, c.done);
         abort();
     }
     lua_settop(L, 0);

@@ -117,13 +117,19 @@ void jr_codec_open(lua_State *L)
         {"object", l_object},
         {NULL, NULL},
     };
-    int i;
+    int i, scratch;
+    jr_buf_newbox(L);   /* decode and encode share one scratch buffer */
+    scratch = lua_gettop(L);
     for (i = 0; fns[i].name != NULL; i++) {
-        jr_buf_newbox(L);
+        if (fns[i].func == l_decode || fns[i].func == l_encode)
+            lua_pushvalue(L, scratch);
+        else
+            lua_pushnil(L);   /* array and object need none */
         jr_push_kind_mts(L);
         lua_pushcclosure(L, fns[i].func, 3);
-        lua_setfield(L, -2, fns[i].name);
+        lua_setfield(L, -3, fns[i].name);
     }
+    lua_pop(L, 1);
     lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "null");
 }

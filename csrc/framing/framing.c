@@ -44,7 +44,6 @@ enum {
     ST_BROKEN  /* after a content-length or be32 framing error */
 };
 
-#define KEEP_CAPACITY JR_FRAMER_KEEP   /* a buffer never trims below this */
 
 static const char *const kind_names[] = { "content-length", "be32", "ndjson" };
 
@@ -179,11 +178,11 @@ static void shrink(jr_framer *f, size_t extra)
         /* Everything consumed: start over at the front, nothing to move. */
         b->len = f->start = f->line = f->scan = 0;
     }
-    if (b->cap <= KEEP_CAPACITY || extra > b->cap / 4 || need > b->cap / 4 - extra)
+    if (b->cap <= JR_FRAMER_KEEP || extra > b->cap / 4 || need > b->cap / 4 - extra)
         return;
     need += extra;
     compact(f);
-    jr_buf_trim(b, need > KEEP_CAPACITY ? need : KEEP_CAPACITY);
+    jr_buf_trim(b, need > JR_FRAMER_KEEP ? need : JR_FRAMER_KEEP);
 }
 
 void jr_framer_shrink(jr_framer *f)
@@ -214,8 +213,8 @@ static size_t body_target(const jr_framer *f, size_t want)
     size_t cap = f->buf.cap, t = cap > (size_t)-1 / 2 ? (size_t)-1 : cap * 2;
     if (want >= f->body_len)
         return want;
-    if (t < KEEP_CAPACITY)
-        t = KEEP_CAPACITY;
+    if (t < JR_FRAMER_KEEP)
+        t = JR_FRAMER_KEEP;
     if (t < want)
         t = want;
     return t < f->body_len ? t : f->body_len;
@@ -460,45 +459,5 @@ int jr_framer_next(jr_framer *f, const char **msg, size_t *len)
         return take_body(f, msg, len);
     default:
         return take_body(f, msg, len);
-    }
-}
-
-/* ---- encoding --------------------------------------------------------- */
-
-const char *jr_frame_check(jr_frame_kind kind, const char *payload, size_t len)
-{
-    if (kind == JR_FRAME_BE32 && (unsigned long long)len > 0xFFFFFFFFull)
-        return "be32: payload larger than 4294967295 bytes";
-    if (kind == JR_FRAME_NDJSON && len > 0 && memchr(payload, '\n', len) != NULL)
-        return "ndjson: payload contains a newline";
-    return NULL;
-}
-
-size_t jr_frame_header_write(jr_frame_kind kind, size_t len, char dst[JR_FRAME_HEADER_MAX])
-{
-    static const char prefix[] = "Content-Length: ";
-    char digits[24];
-    size_t nd = 0, n = sizeof prefix - 1;
-    switch (kind) {
-    case JR_FRAME_CONTENT_LENGTH:
-        do {
-            digits[nd++] = (char)('0' + len % 10);
-            len /= 10;
-        } while (len > 0);
-        memcpy(dst, prefix, n);
-        while (nd > 0)
-            dst[n++] = digits[--nd];
-        memcpy(dst + n, "\r\n\r\n", 4);
-        return n + 4;
-    case JR_FRAME_BE32:
-        if ((unsigned long long)len > 0xFFFFFFFFull)
-            return (size_t)-1;
-        dst[0] = (char)(len >> 24 & 0xff);
-        dst[1] = (char)(len >> 16 & 0xff);
-        dst[2] = (char)(len >> 8 & 0xff);
-        dst[3] = (char)(len & 0xff);
-        return 4;
-    default:
-        return 0;
     }
 }

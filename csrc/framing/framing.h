@@ -9,11 +9,12 @@
  *                   nim-json-rpc lengthHeaderBE32)
  *   ndjson          one JSON text per line
  *
- * The C API is what the transports use: they feed bytes as they arrive (or
- * read straight into the framer with jr_framer_reserve/commit) and take
- * messages in place with jr_framer_next. The Lua binding (jsonrpc.framer) is a
- * thin wrapper over it. Errors and the state after them are described at the
- * top of framing.c. */
+ * The C API is what the message layer of streams (stream_layer.c) uses: it
+ * feeds bytes as they arrive (or reads straight into the framer with
+ * jr_framer_reserve/commit) and takes messages in place with
+ * jr_framer_next. The Lua binding (jsonrpc.framer) is a thin wrapper over
+ * it. Errors and the state after them are described at the top of
+ * framing.c; encoding (a frame's header) is in stream_frame.c. */
 #ifndef JSONRPC_FRAMING_H
 #define JSONRPC_FRAMING_H
 

@@ -14,6 +14,7 @@ typedef struct jr_batch {
     int waiting;     /* members not answered yet */
     int open;        /* still being read: not to be sent yet */
     jr_buf parts;    /* the responses so far, comma-separated */
+    unsigned long tag;   /* the driver's tag of the batch's message */
 } jr_batch;
 
 /* A new batch, open, with one reference; NULL when out of memory. */

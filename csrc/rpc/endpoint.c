@@ -16,7 +16,8 @@ int jr_endpoint_busy(const jr_endpoint *ep)
     return ep->in_flight > 0 || ep->pending > 0;
 }
 
-void jr_endpoint_receive(lua_State *L, int epi, const char *text, size_t len)
+void jr_endpoint_receive(lua_State *L, int epi, const char *text, size_t len,
+                         unsigned long tag)
 {
     jr_exchange x;
     jr_endpoint *ep = (jr_endpoint *)lua_touserdata(L, epi);
@@ -26,45 +27,17 @@ void jr_endpoint_receive(lua_State *L, int epi, const char *text, size_t len)
     lua_rawgeti(L, top + 1, EP_SERVER);
     lua_rawgeti(L, top + 1, EP_CONTEXT);
     jr_exchange_open(&x, L, (jr_server *)lua_touserdata(L, top + 2), top + 2, top + 3, ep, epi);
+    x.tag = tag;
     jr_exchange_text(&x, text, len);
     jr_endpoint_flush(&x);
     lua_settop(L, top);
 }
 
-/* A connection closed under us: nobody is left to answer. */
-static int is_closed_error(lua_State *L, int idx)
+int jr_endpoint_deliver(lua_State *L)
 {
-    int closed;
-    if (!jr_is_error(L, idx))
-        return 0;
-    lua_getfield(L, idx, "code");
-    closed = lua_tointeger(L, -1) == JR_CONNECTION_CLOSED;
-    lua_pop(L, 1);
-    return closed;
-}
-
-void jr_endpoint_flush(jr_exchange *x)
-{
-    lua_State *L = x->L;
-    jr_endpoint *ep = x->ep;
-    if (x->out->len == 0 || ep->detached) {
-        jr_exchange_release(x);
-        return;
-    }
-    if (ep->sink != NULL) {
-        /* a sink that cannot take it has closed its driver for that */
-        (void)ep->sink->put(ep->sink, x->out->data, x->out->len);
-        jr_exchange_release(x);
-        return;
-    }
-    lua_rawgeti(L, x->epv, EP_SEND);
-    lua_pushlstring(L, x->out->data, x->out->len);
-    jr_exchange_release(x);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
-        if (!is_closed_error(L, -1))
-            lua_error(L);
-        lua_pop(L, 1);
-    }
+    const jr_delivery *d = (const jr_delivery *)lua_touserdata(L, 2);
+    jr_endpoint_receive(L, 1, d->text, d->len, d->tag);
+    return 0;
 }
 
 /* Calls the function below the nargs values on top: an error it raises

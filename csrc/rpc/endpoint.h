@@ -18,14 +18,23 @@
 
 #define JR_ENDPOINT_MT "jsonrpc.endpoint"
 
-/* Where an endpoint's texts go: implemented by a driver. put takes one
- * whole message (the driver frames it) and returns 0, or -1 when it cannot
- * take it (the driver has closed it for that, out of memory). waiting is
- * told how many handlers wait after each change: a driver stops reading at
- * its limit and finishes a graceful close at 0. */
+/* Where an endpoint's texts go: implemented by a driver.
+ *
+ * Each message a driver delivers carries a tag of the driver's choosing
+ * (jr_delivery.tag). put takes one whole answer to the message `tag` (the
+ * driver frames it) and returns 0, or -1 when it cannot take it (the driver
+ * has closed for that, out of memory). done says that the message `tag`
+ * is answered for good: after its put, or with no put at all when it asked
+ * for no answer (notifications, responses). Answers of handlers that wait
+ * come later, and in any order; a layer that must answer in order (HTTP
+ * pipelining) or must answer every message (HTTP's 204) holds and matches
+ * them by tag. done may be NULL (streams need no matching). waiting is told
+ * how many handlers wait after each change: a driver stops reading at its
+ * limit and finishes a graceful close at 0. */
 typedef struct jr_sink jr_sink;
 struct jr_sink {
-    int (*put)(jr_sink *sink, const char *text, size_t len);
+    int (*put)(jr_sink *sink, unsigned long tag, const char *text, size_t len);
+    void (*done)(jr_sink *sink, unsigned long tag);
     void (*waiting)(jr_sink *sink, int in_flight);
 };
 
@@ -36,6 +45,7 @@ typedef struct jr_endpoint {
     long pending;             /* our calls waiting for a response */
     long timed_out;           /* ids in the timed-out set */
     int in_flight;            /* handlers waiting in their coroutines */
+    int host_starts;          /* a host's start function starts handlers */
 } jr_endpoint;
 
 /* Slots of the endpoint's uservalue table. */
@@ -60,9 +70,23 @@ enum {
 jr_endpoint *jr_to_endpoint(lua_State *L, int idx);
 
 /* Dispatches one message text (a request, a response, a batch) of the
- * endpoint at ep_idx. Raises only what a callback raised when the endpoint
- * has no report function, and memory errors. */
-void jr_endpoint_receive(lua_State *L, int ep_idx, const char *text, size_t len);
+ * endpoint at ep_idx; its answers go out under tag. Raises only what a
+ * callback raised when the endpoint has no report function, and memory
+ * errors. */
+void jr_endpoint_receive(lua_State *L, int ep_idx, const char *text, size_t len,
+                         unsigned long tag);
+
+/* A message a driver hands over, in place (not copied: it must stay put
+ * until jr_endpoint_deliver returns). */
+typedef struct jr_delivery {
+    const char *text;
+    size_t len;
+    unsigned long tag;        /* given back with its answers (jr_sink) */
+} jr_delivery;
+
+/* lua_CFunction for a driver's protected call: (endpoint, light userdata
+ * of a jr_delivery) -> nothing; jr_endpoint_receive inside. */
+int jr_endpoint_deliver(lua_State *L);
 
 /* Attaches a driver's sink (texts go there from now on), or detaches it
  * (sink NULL: the driver closed; answers are dropped from now on). */

@@ -71,6 +71,9 @@ static int l_endpoint(lua_State *L)
     set_slot(L, 3, EP_LOG, "log", LUA_TFUNCTION);
     set_slot(L, 3, EP_REPORT, "report", LUA_TFUNCTION);
     set_slot(L, 3, EP_START, "start", LUA_TFUNCTION);
+    lua_rawgeti(L, 3, EP_START);
+    ep->host_starts = !lua_isnil(L, -1);
+    lua_pop(L, 1);
     lua_newtable(L);
     lua_rawseti(L, 3, EP_PENDING);
     lua_newtable(L);
@@ -85,7 +88,7 @@ static int l_receive(lua_State *L)
     const char *text;
     (void)check_endpoint(L);
     text = luaL_checklstring(L, 2, &n);
-    jr_endpoint_receive(L, 1, text, n);
+    jr_endpoint_receive(L, 1, text, n, 0);
     return 0;
 }
 

@@ -48,6 +48,8 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
     x->batch = 0;
     x->count = 0;
     x->waiting = NULL;
+    x->tag = 0;
+    x->owed = 0;
 }
 
 void jr_exchange_release(jr_exchange *x)
@@ -327,6 +329,7 @@ static void finish_waiting_batch(jr_exchange *x)
     x->out->len = 0;
     if (whole < 0 || (whole == 1 && jr_buf_add(x->out, b->parts.data, b->parts.len) != 0))
         jr_exchange_error(x, "not enough memory");
+    x->owed = whole == 0;   /* its last waiting member sends it */
     x->waiting = NULL;
     jr_batch_unref(b);
 }

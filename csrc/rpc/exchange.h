@@ -33,6 +33,9 @@ typedef struct jr_exchange {
     int batch;              /* writing an array of responses */
     int count;              /* responses written */
     jr_batch *waiting;      /* the batch being read, once a member waits */
+    unsigned long tag;      /* the driver's tag of the message (jr_sink) */
+    int owed;               /* an answer of this message comes later (a
+                               handler waits): no done yet */
     char err[JR_ERRLEN];
 } jr_exchange;
 

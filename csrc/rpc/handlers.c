@@ -31,6 +31,9 @@
 typedef struct jr_job {
     jr_batch *batch;        /* the batch it belongs to, or NULL */
     int done;               /* completed (it is completed once) */
+    int answers;            /* it owes its message an answer (an id, not in
+                               a batch): its completion sends it, and done */
+    unsigned long tag;      /* the driver's tag of its message */
 } jr_job;
 
 enum { JOB_EP = 1, JOB_REQ, JOB_ID };
@@ -96,6 +99,10 @@ static void push_job(jr_exchange *x, const jr_envelope *e)
     jr_job *job = (jr_job *)lua_newuserdata(L, sizeof *job);
     job->batch = NULL;
     job->done = 0;
+    job->answers = has_id && !x->batch;
+    job->tag = x->tag;
+    if (job->answers)
+        x->owed = 1;
     if (luaL_newmetatable(L, JOB_MT)) {
         lua_pushcfunction(L, job_gc);
         lua_setfield(L, -2, "__gc");
@@ -114,6 +121,7 @@ static void push_job(jr_exchange *x, const jr_envelope *e)
     if (has_id && x->batch) {
         if (x->waiting == NULL && (x->waiting = jr_batch_new()) == NULL)
             jr_exchange_error(x, "not enough memory");
+        x->waiting->tag = x->tag;
         job->batch = x->waiting;
         jr_batch_ref(job->batch);
         job->batch->waiting++;
@@ -202,12 +210,16 @@ static void complete(lua_State *L, lua_State *co, int ok)
         else
             jr_write_result_of(&x, &e, result);
     }
+    x.tag = job->tag;
+    x.owed = !job->answers;   /* a notification was done with when it came */
     if (job->batch != NULL) {
         jr_batch *b = job->batch;
         int whole = jr_batch_add(b, x.out->data, x.out->len, 1);
         x.out->len = 0;
         if (whole < 0 || (whole == 1 && jr_buf_add(x.out, b->parts.data, b->parts.len) != 0))
             jr_exchange_error(&x, "not enough memory");
+        x.tag = b->tag;
+        x.owed = whole != 1;
         job->batch = NULL;
         jr_batch_unref(b);
     }
@@ -272,19 +284,28 @@ static int finish(lua_State *L)
     return finish_job(L) ? 0 : 3;
 }
 
+/* A handler that never waited has no job: its outcome goes back to the
+ * dispatcher that resumed it, in Lua (a C call per handler would stop
+ * LuaJIT's traces); one that waited is completed by the C finish. */
+#define RUNNER_FINISH \
+    "local running = coroutine.running\n" \
+    "local function done(ok, a, b)\n" \
+    "  if jobs[running()] == nil then return ok, a, b end\n" \
+    "  return finish(ok, a, b)\n" \
+    "end\n"
 #ifdef LUAJIT_VERSION
 static const char runner_chunk[] =
-    "local xpcall, msgh, finish = ...\n"
-    "return function(fn, ...) return finish(xpcall(fn, msgh, ...)) end\n";
+    "local xpcall, msgh, finish, jobs = ...\n" RUNNER_FINISH
+    "return function(fn, ...) return done(xpcall(fn, msgh, ...)) end\n";
 #else
 static const char runner_chunk[] =
-    "local _, _, finish = ...\n"
-    "return function(fn, ...) return finish(true, fn(...)) end\n";
+    "local _, _, finish, jobs = ...\n" RUNNER_FINISH
+    "return function(fn, ...) return done(true, fn(...)) end\n";
 #endif
 
 /* Pushes the function a runner chunk returns, made once per Lua state and
  * kept in the registry under key: the chunk gets (first or xpcall, the
- * message handler, last). */
+ * message handler, last, the jobs table). */
 static void push_lua_runner(lua_State *L, const char *key, const char *chunk, size_t size,
                             lua_CFunction first, lua_CFunction last)
 {
@@ -300,7 +321,8 @@ static void push_lua_runner(lua_State *L, const char *key, const char *chunk, si
         lua_getglobal(L, "xpcall");
     lua_pushcfunction(L, jr_capture_failure);
     lua_pushcfunction(L, last);
-    lua_call(L, 3, 1);
+    push_jobs(L);
+    lua_call(L, 4, 1);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, key);
 }
@@ -522,15 +544,8 @@ int jr_invoke(jr_exchange *x, const jr_envelope *e, int entry, int nargs)
     else
         lua_pushvalue(L, entry);
     lua_insert(L, first + 1);
-    if (x->ep != NULL) {
-        lua_rawgeti(L, x->epv, EP_START);
-        if (!lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            return invoke_by_host(x, e, nargs);
-        }
-        lua_pop(L, 1);
-        return invoke_in_thread(x, e, nargs);
-    }
+    if (x->ep != NULL)
+        return x->ep->host_starts ? invoke_by_host(x, e, nargs) : invoke_in_thread(x, e, nargs);
     /* a notification's results go nowhere: none are asked for */
     if (lua_pcall(L, nargs, (e->seen & JR_M_ID) ? 2 : 0, x->msgh) != 0) {
         if (!jr_is_error(L, -1)) {

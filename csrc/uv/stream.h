@@ -62,7 +62,7 @@ typedef struct jr_stream {
     int writes;               /* our writes in flight (not called back) */
     size_t write_bytes;       /* the bytes they carry */
     int want_drain;           /* call on_drain once all is written */
-    unsigned long messages;   /* messages taken from the framer */
+    unsigned long messages;   /* messages taken from the layer */
     size_t read_size;         /* room offered to the next read when low */
     size_t offered;           /* room offered to the last read */
     int burst;                /* the last read filled it: more may wait */
@@ -117,6 +117,16 @@ void jr_stream_shutdown(jr_stream *s, const char *reason);
 /* Hands messages to ep (registry ref `ref`, released on close); reading
  * stops while max_in_flight handlers wait (0: no limit). */
 void jr_stream_serve(jr_stream *s, jr_endpoint *ep, int ref, int max_in_flight);
+
+/* Internal to stream.c (life, reading) and stream_write.c (writing). */
+void jr_stream_call_back(jr_stream *s, int ref, int nargs);
+int jr_stream_account(jr_stream *s);
+int jr_stream_start_reading(jr_stream *s);
+void jr_stream_stop_reading(jr_stream *s);
+void jr_stream_deliver(jr_stream *s);
+void jr_stream_flush_pending(jr_stream *s);
+void jr_stream_finish_now(jr_stream *s);
+int jr_stream_sink_put(jr_sink *sink, unsigned long tag, const char *text, size_t n);
 
 /* Adds the stream metatable. */
 void jr_stream_open(lua_State *L);

@@ -20,6 +20,19 @@ describe("rockspec", function()
     run("rm -rf " .. tmp)
   end)
 
+  it("lists every C source and Lua module of the tree", function()
+    local f = assert(io.open("jsonrpc-scm-1.rockspec"))
+    local text = f:read("*a")
+    f:close()
+    local ok, out = run("ls csrc/*.c csrc/*/*.c lua/jsonrpc/*.lua lua/jsonrpc/*/*.lua")
+    assert(ok, out)
+    local missing = {}
+    for path in out:gmatch("%S+") do
+      if not text:find('"' .. path .. '"', 1, true) then missing[#missing + 1] = path end
+    end
+    assert.same({}, missing)
+  end)
+
   it("installs with luarocks make into a fresh tree and loads from it", function()
     -- a copy of the tracked files, so no build product of the checkout helps
     local ok, out = run("git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t " .. tmp .. "/src")
