@@ -2,23 +2,17 @@
 -- through luv's cb_pcall, which a host (Neovim) replaces with its own
 -- wrapper; and the engine never runs the loop from inside its callbacks.
 local jsonrpc = require "jsonrpc"
+local util = require "spec.support.util"
 local codes = jsonrpc.codes
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return out, (ok == true or code == 0) and 0 or code
-end
+local function sh(cmd) return util.sh(cmd .. " 2>&1") end
 
 describe("the host's callback wrapper", function()
   it("runs our handlers, call callbacks and close hooks inside luv's cb_pcall", function()
     local bin, script = os.tmpname(), os.tmpname()
     -- the host is built for the Lua running this spec
-    local v = _VERSION:match("%d+%.%d+")
-    local inc, lib = "/usr/include/lua" .. v, "lua" .. v
-    if jit then inc, lib = "/usr/include/luajit-2.1", "luajit-5.1" end
-    local out, code = sh(("cc -I%s spec/support/host_pcall.c -l%s -ldl -o %s"):format(inc, lib, bin))
+    local inc, lib = util.lua_c_flags()
+    local out, code = sh(("cc %s spec/support/host_pcall.c %s -ldl -o %s"):format(inc, lib, bin))
     assert.equal(0, code, out)
     local f = assert(io.open(script, "w"))
     f:write([[

@@ -3,21 +3,16 @@
 -- done() once it is answered for good, handlers that wait included. HTTP
 -- needs exactly this to answer pipelined requests in order and to send
 -- 204 for notifications.
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return out, (ok == true or code == 0) and 0 or code
-end
+local util = require "spec.support.util"
+
+local function sh(cmd) return util.sh(cmd .. " 2>&1") end
 
 describe("the sink a driver implements", function()
   it("gets each message's answers under its tag, then done once, when handlers wait too", function()
-    local v = _VERSION:match("%d+%.%d+")
-    local inc, lib = "/usr/include/lua" .. v, "lua" .. v
-    if jit then inc, lib = "/usr/include/luajit-2.1", "luajit-5.1" end
+    local inc, lib = util.lua_c_flags()
     local bin = os.tmpname()
-    local out, code = sh(("cc -std=gnu99 -Icsrc -I%s spec/support/sink_tags.c $(ls csrc/*.c csrc/*/*.c)"
-      .. " -l%s -luv -lm -ldl -o %s"):format(inc, lib, bin))
+    local out, code = sh(("cc -std=gnu99 -Icsrc %s spec/support/sink_tags.c $(ls csrc/*.c csrc/*/*.c)"
+      .. " %s -luv -lm -ldl -o %s"):format(inc, lib, bin))
     assert.equal(0, code, out)
     out, code = sh(bin)
     os.remove(bin)

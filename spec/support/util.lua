@@ -230,6 +230,14 @@ function util.sh(command)
   return (out:gsub("exit=%d+%s*$", "")), code
 end
 
+--- The compiler flags of a C program that embeds the Lua running the
+--- specs (a host, a driver): its include directory and its library.
+function util.lua_c_flags()
+  if jit then return "-I/usr/include/luajit-2.1", "-lluajit-5.1" end
+  local v = _VERSION:match("%d+%.%d+")
+  return "-I/usr/include/lua" .. v, "-llua" .. v
+end
+
 --- Runs the event loop until cond() holds, for at most ms milliseconds
 -- (a ticking timer keeps run("once") from blocking past the deadline).
 -- Returns cond().
