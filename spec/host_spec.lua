@@ -77,6 +77,20 @@ describe("waiting inside a callback", function()
   end)
 end)
 
+describe("a loop run by someone else", function()
+  it("is not run again from inside one of our callbacks (luv's uv.run runs it)", function()
+    local uv = require "luv"
+    local ran, why
+    require("jsonrpc.core").timer(0, function() ran, why = pcall(jsonrpc.run, "nowait") end)
+    for _ = 1, 100 do
+      if ran ~= nil then break end
+      uv.run("once")
+    end
+    assert.is_false(ran)
+    assert.matches("already running", why)
+  end)
+end)
+
 describe("a host that starts handlers itself", function()
   it("starts every handler of a connection through its start option, waiting ones too", function()
     local started = 0
