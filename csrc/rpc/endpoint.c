@@ -26,7 +26,8 @@ void jr_endpoint_receive(lua_State *L, int epi, const char *text, size_t len,
     jr_get_uservalue(L, epi);
     lua_rawgeti(L, top + 1, EP_SERVER);
     lua_rawgeti(L, top + 1, EP_CONTEXT);
-    jr_exchange_open(&x, L, (jr_server *)lua_touserdata(L, top + 2), top + 2, top + 3, ep, epi);
+    jr_exchange_open(&x, L, (jr_server *)lua_touserdata(L, top + 2), top + 2, top + 3, ep, epi,
+                     top + 1);
     x.tag = tag;
     jr_exchange_text(&x, text, len);
     jr_endpoint_flush(&x);

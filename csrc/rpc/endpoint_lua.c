@@ -126,23 +126,13 @@ static void expect(lua_State *L, jr_endpoint *ep, int fn)
 static int l_request(lua_State *L)
 {
     jr_endpoint *ep = check_endpoint(L);
-    char err[JR_ERRLEN], id[ID_MAX];
-    const char *why;
-    jr_buf *b;
+    char id[ID_MAX];
     int n;
     jr_check_request_args(L, 2, 3);
     lua_settop(L, 4);
-    b = jr_buf_borrow(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH));
-    why = jr_write_request_head(L, b, 2, 3, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, err);
     n = snprintf(id, sizeof id, "%lld", ep->last_id + 1);
-    if (why == NULL && (jr_buf_add(b, ",\"id\":", 6) != 0 || jr_buf_add(b, id, (size_t)n) != 0
-                        || jr_buf_addc(b, '}') != 0))
-        why = "not enough memory";
-    if (why == NULL)
-        lua_pushlstring(L, b->data, b->len);
-    jr_buf_return(b);
-    if (why != NULL)
-        return luaL_error(L, "cannot encode the request: %s", why);
+    jr_push_request(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH), 2, 3, id, (size_t)n, 0,
+                    UPVAL_ARRAY_MT, UPVAL_OBJECT_MT);
     ep->last_id++;
     if (!lua_isnil(L, 4)) {
         lua_pushstring(L, id);

@@ -16,7 +16,7 @@
 /* ---- opening and closing ---- */
 
 void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx, int ctx_idx,
-                      jr_endpoint *ep, int epi)
+                      jr_endpoint *ep, int epi, int epv)
 {
     int at;
     luaL_checkstack(L, 40, "jsonrpc dispatch");
@@ -37,13 +37,9 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
     x->kinds.mt_array = at + 3;
     x->kinds.mt_object = at + 4;
     x->kinds.max_depth = x->srv->max_depth;
-    if (epi)
-        jr_get_uservalue(L, epi);
-    else
-        lua_pushnil(L);
-    x->epv = epi ? at + 5 : 0;
-    x->out = jr_buf_borrow(L, x->srv->out);           /* at + 6 */
-    x->scratch = jr_buf_borrow(L, x->srv->scratch);   /* at + 7 */
+    x->epv = epv;   /* the caller has it on the stack already */
+    x->out = jr_buf_borrow(L, x->srv->out);           /* at + 5 */
+    x->scratch = jr_buf_borrow(L, x->srv->scratch);   /* at + 6 */
     x->hooks = x->srv->hooks;
     x->batch = 0;
     x->count = 0;

@@ -40,11 +40,12 @@ typedef struct jr_exchange {
 } jr_exchange;
 
 /* exchange.c */
-/* Pushes the server's parts (8 slots) and lends its buffers: srv is the
+/* Pushes the server's parts (7 slots) and lends its buffers: srv is the
  * server userdata at srv_idx, the context is at ctx_idx, ep the endpoint
- * at epi (NULL and 0 for server:handle()). The callers have checked them. */
+ * at epi with its uservalue table at epv (NULL, 0 and 0 for
+ * server:handle()). The callers have checked them. */
 void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx, int ctx_idx,
-                      jr_endpoint *ep, int epi);
+                      jr_endpoint *ep, int epi, int epv);
 /* Gives the buffers back (and the batch); the stack is the caller's. */
 void jr_exchange_release(jr_exchange *x);
 /* Releases, then raises message. */

@@ -192,7 +192,8 @@ static void complete(lua_State *L, lua_State *co, int ok)
     jr_get_uservalue(L, epi);
     lua_rawgeti(L, -1, EP_SERVER);                 /* epi + 2 */
     lua_rawgeti(L, -2, EP_CONTEXT);                /* epi + 3 */
-    jr_exchange_open(&x, L, (jr_server *)lua_touserdata(L, epi + 2), epi + 2, epi + 3, ep, epi);
+    jr_exchange_open(&x, L, (jr_server *)lua_touserdata(L, epi + 2), epi + 2, epi + 3, ep, epi,
+                     epi + 1);
     /* a read-back envelope: the raw id and the request (slot JR_S_REQ) */
     lua_rawgeti(L, jt, JOB_REQ);
     e.base = lua_gettop(L) - JR_S_REQ;

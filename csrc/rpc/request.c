@@ -45,28 +45,39 @@ void jr_check_request_args(lua_State *L, int method_idx, int params_idx)
         luaL_argerror(L, params_idx, "params must be a table (array or object) or nil");
 }
 
-static int l_request(lua_State *L)
+void jr_push_request(lua_State *L, jr_buf *b, int method_idx, int params_idx, const char *id,
+                     size_t id_len, int id_idx, int mt_array, int mt_object)
 {
     char err[JR_ERRLEN];
     const char *why;
-    jr_buf *b;
+    b = jr_buf_borrow(L, b);
+    why = jr_write_request_head(L, b, method_idx, params_idx, mt_array, mt_object, err);
+    if (why == NULL && id != NULL
+        && (jr_buf_add(b, ",\"id\":", 6) != 0 || jr_buf_add(b, id, id_len) != 0))
+        why = "not enough memory";
+    if (why == NULL && id_idx != 0)
+        why = add_value(L, b, ",\"id\":", 6, id_idx, mt_array, mt_object, err);
+    if (why == NULL && jr_buf_addc(b, '}') != 0)
+        why = "not enough memory";
+    if (why == NULL) {
+        lua_pushlstring(L, b->data, b->len);
+        lua_remove(L, -2);   /* the borrowed box (or nil) */
+    }
+    jr_buf_return(b);
+    if (why != NULL)
+        luaL_error(L, "cannot encode the request: %s", why);
+}
+
+static int l_request(lua_State *L)
+{
     int t;
     jr_check_request_args(L, 1, 2);
     t = lua_type(L, 3);
     if (t != LUA_TNIL && t != LUA_TNONE && t != LUA_TNUMBER && t != LUA_TSTRING)
         return luaL_argerror(L, 3, "id must be a number, a string or nil");
     lua_settop(L, 3);
-    b = jr_buf_borrow(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH));
-    why = jr_write_request_head(L, b, 1, 2, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, err);
-    if (why == NULL && !lua_isnil(L, 3))
-        why = add_value(L, b, ",\"id\":", 6, 3, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, err);
-    if (why == NULL && jr_buf_addc(b, '}') != 0)
-        why = "not enough memory";
-    if (why == NULL)
-        lua_pushlstring(L, b->data, b->len);
-    jr_buf_return(b);
-    if (why != NULL)
-        return luaL_error(L, "cannot encode the request: %s", why);
+    jr_push_request(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH), 1, 2, NULL, 0,
+                    lua_isnil(L, 3) ? 0 : 3, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT);
     return 1;
 }
 

@@ -44,7 +44,7 @@ static int l_handle(lua_State *L)
     luaL_checktype(L, 2, LUA_TSTRING);
     s = lua_tolstring(L, 2, &n);
     lua_settop(L, 3);
-    jr_exchange_open(&x, L, srv, 1, 3, NULL, 0);
+    jr_exchange_open(&x, L, srv, 1, 3, NULL, 0, 0);
     jr_exchange_text(&x, s, n);
     if (x.out->len > 0)
         lua_pushlstring(L, x.out->data, x.out->len);
