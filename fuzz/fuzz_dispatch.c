@@ -81,25 +81,12 @@ static void collect_done(jr_sink *sink, unsigned long tag)
     c->done++;
 }
 
-typedef struct in_place {
-    const unsigned char *data;
-    size_t size;
-} in_place;
-
-/* The endpoint at 2 takes the bytes as a driver hands them over. */
-static int receive_in_place(lua_State *L)
-{
-    in_place *p = (in_place *)lua_touserdata(L, 1);
-    jr_endpoint_receive(L, 2, (const char *)p->data, p->size, 7);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     static collector c;
     lua_State *L;
-    in_place p;
+    jr_delivery d;
     harness_run(check, data, size);
     L = harness_state(check);
     c.sink.put = collect;
@@ -108,12 +95,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     c.L = L;
     c.answers = 0;
     c.done = 0;
-    p.data = data;
-    p.size = size;
-    lua_pushcfunction(L, receive_in_place);
-    lua_pushlightuserdata(L, &p);
+    d.text = (const char *)data;
+    d.len = size;
+    d.tag = 7;
+    /* as a driver hands a message over: in place, in a protected call */
+    lua_pushcfunction(L, jr_endpoint_deliver);
     lua_getglobal(L, "fuzz_sink_endpoint");
     jr_endpoint_attach(jr_to_endpoint(L, -1), &c.sink);
+    lua_pushlightuserdata(L, &d);
     if (lua_pcall(L, 2, 0, 0) != 0) {
         fprintf(stderr, "fuzz check failed (in place): %s\n", lua_tostring(L, -1));
         abort();
