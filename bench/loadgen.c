@@ -18,7 +18,10 @@
  * error, a batch answered with as many responses as it had requests, and
  * the result itself when it is known: -r RESULT_JSON, 3 for the default
  * `add` of [1,2], and with -s the echoed string byte for byte. -s sends
- * `echo` with a string of ECHO_BYTES letters. Duration mode measures for
+ * `echo` with a string of ECHO_BYTES letters whose first letters spell the
+ * request's id, so that no two calls send the same string (LuaJIT interns
+ * strings: a string equal to one still alive costs no copy, which no real
+ * traffic gets). Duration mode measures for
  * SECONDS after a warm-up; count mode measures CALLS calls after WARMUP_CALLS.
  * One-way mode calls `stream(NOTIFICATIONS)` and counts the `tick`
  * notifications the server sends before its answer (checking that they
@@ -148,13 +151,43 @@ static void make_params(bench *b)
     put(&b->params, "\"]", 2);
 }
 
+/* An echo string's first letters: the id in base 26, as many letters as
+ * the string has up to ID_STAMP. */
+#define ID_STAMP 14
+static size_t stamp_len(const bench *b)
+{
+    return b->o.echo_bytes < ID_STAMP ? (size_t)b->o.echo_bytes : ID_STAMP;
+}
+
+static void id_stamp(uint64_t id, char stamp[ID_STAMP])
+{
+    int i;
+    for (i = ID_STAMP - 1; i >= 0; i--, id /= 26)
+        stamp[i] = (char)('a' + id % 26);
+}
+
+/* The params of one request: for -s, the string stamped with its id. */
+static void put_params(bench *b, bytes *o, uint64_t id)
+{
+    char stamp[ID_STAMP];
+    size_t k = stamp_len(b);
+    if (b->o.echo_bytes == 0) {
+        put(o, b->params.p, b->params.len);
+        return;
+    }
+    id_stamp(id, stamp);
+    put(o, "[\"", 2);
+    put(o, stamp + ID_STAMP - k, k);
+    put(o, b->params.p + 2 + k, b->params.len - 2 - k);
+}
+
 /* The text of one request with the given id. */
 static void put_request(bench *b, bytes *o, const char *method, uint64_t id)
 {
     char text[128];
     int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":", method);
     put(o, text, (size_t)n);
-    put(o, b->params.p, b->params.len);
+    put_params(b, o, id);
     n = snprintf(text, sizeof text, ",\"id\":%" PRIu64 "}", id);
     put(o, text, (size_t)n);
 }
@@ -317,18 +350,26 @@ static void close_conn(conn *c)
 }
 
 /* The result a response must carry, when it is known: its text and
- * length (NULL when anything goes). */
+ * length (NULL when anything goes). An echo's string is checked apart. */
 static const char *expected_result(const bench *b, size_t *len)
 {
-    if (b->o.echo_bytes > 0) {   /* the string sent, inside its [ ] */
-        *len = b->params.len - 2;
-        return b->params.p + 1;
-    }
     if (b->o.result != NULL) {
         *len = strlen(b->o.result);
         return b->o.result;
     }
     return NULL;
+}
+
+/* Whether an echo's result is the string sent with this id. */
+static int is_echo_of(const bench *b, uint64_t id, const char *result, size_t len)
+{
+    char stamp[ID_STAMP];
+    size_t k = stamp_len(b), n = b->params.len - 2;   /* the string, quotes included */
+    if (len != n || result[0] != '"')
+        return 0;
+    id_stamp(id, stamp);
+    return memcmp(result + 1, stamp + ID_STAMP - k, k) == 0
+           && memcmp(result + 1 + k, b->params.p + 2 + k, n - 1 - k) == 0;
 }
 
 /* What the responses in one answer came to. */
@@ -352,6 +393,7 @@ static void check_one(void *ud, const message *m)
     want = expected_result(c->b, &want_len);
     if (m->error != NULL || m->result == NULL
         || (want != NULL && (m->result_len != want_len || memcmp(m->result, want, want_len) != 0))
+        || (c->b->o.echo_bytes > 0 && !is_echo_of(c->b, id, m->result, m->result_len))
         || (c->b->o.result_len > 0 && m->result_len != c->b->o.result_len))
         t->bad++;
     else

@@ -150,6 +150,9 @@ describe("the benchmark tools", function()
         r, code = loadgen(port, "-b 5 -N 10")
         assert.equal(0, code)
         assert.equal(50, r.calls)
+        r, code = loadgen(port, "-s 1000 -N 3")   -- each string echoed as sent
+        assert.equal(0, code)
+        assert.equal(3, r.calls)
       end)
     end)
 
@@ -159,6 +162,8 @@ describe("the benchmark tools", function()
       { "wrong-id", "-n 4 -N 20" },
       { "duplicate", "-n 1 -N 20" },
       { "short-batch", "-b 5 -N 4" },
+      -- each call's string is its own: the first one echoed again is wrong
+      { "stale-echo", "-s 1000 -N 3" },
     } do
       it("flags " .. case[1] .. " (" .. case[2] .. ")", function()
         with_server(case[1], function(port)

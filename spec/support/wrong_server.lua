@@ -7,12 +7,18 @@
 --   wrong-id      the id of the first request, every time
 --   duplicate     every answer twice
 --   short-batch   a batch answered with one response fewer
+--   stale-echo    echo answered with the first string it was sent
 local jsonrpc = require "jsonrpc"
 local uv = require "luv"
 local mode = arg[1] or "right"
 
+local first_echo
 local function result_for(request)
   if mode == "wrong-result" then return "wrong" end
+  if request.method == "echo" then
+    first_echo = first_echo or request.params[1]
+    return mode == "stale-echo" and first_echo or request.params[1]
+  end
   if request.method == "add" then return request.params[1] + request.params[2] end
   local items = {}
   for i = 1, 20 do items[i] = { id = i, label = "error " .. i, data = { id = -i } } end
