@@ -13,6 +13,7 @@
 --   {{run}}                       when, how long and on what the run was made
 --   {{results}}                   the table of every workload (latest.md)
 --   {{goals}}                     the table of goals (latest.md)
+--   {{paired}}                    with --before, the paired before/after table
 --   {{goals_met}}                 "N of M": the goals met, of those measured
 --   {{ratio WL A B}}              A's rate over B's in WL, as 6.6 (0.13 below 1, 21 from 10)
 --   {{range WL,WL... A B}}        the least and the greatest of those ratios, "1.1 to 2.2"
@@ -53,6 +54,15 @@ local markdown = read(results_dir .. "/latest.md")
 -- latest.md: the table of results, a blank line, the table of goals.
 local results_table, goals_table = markdown:match("^(.-)\n%s*\n(.-)%s*$")
 if not results_table then results_table, goals_table = markdown:gsub("%s+$", ""), "" end
+-- with --before, the paired before/after table follows the goals
+local paired_table = ""
+do
+  local at = goals_table:find("\n%s*\nBefore and after, paired")
+  if at then
+    paired_table = goals_table:sub(at):gsub("^%s+", ""):gsub("%s+$", "")
+    goals_table = goals_table:sub(1, at - 1)
+  end
+end
 
 local warnings = 0
 local function missing(what)
@@ -131,6 +141,7 @@ end
 
 function fields.results() return results_table end
 function fields.goals() return goals_table end
+function fields.paired() return paired_table end
 
 function fields.goals_met()
   local met, measured = 0, 0

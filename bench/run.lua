@@ -17,7 +17,10 @@
 -- --before DIR adds ours_before and ours_before_jit: our server from
 -- another checkout (built with make and make LUA=luajit), serving this
 -- tree's bench/peers/ours.lua, for before-and-after figures measured in
--- the same run.
+-- the same run. Each round then runs the two builds of one Lua back to back
+-- (in a random order), and the before/after table gives the median of
+-- those paired ratios with their spread: on a machine whose speed drifts,
+-- a pair run together is compared, not two medians taken apart.
 local uv = require "luv"
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
@@ -545,7 +548,65 @@ local function print_table(rows)
   end
 end
 
-local function markdown(rows, goal_list)
+-- The builds compared by --before: after and before, for each Lua.
+local PAIRS = { { "ours", "ours_before", "Lua 5.4" }, { "ours_jit", "ours_before_jit", "LuaJIT" } }
+
+-- A round's order with each pair of builds side by side.
+local function paired_order(order)
+  local out, placed = {}, {}
+  local partner = {}
+  for _, p in ipairs(PAIRS) do partner[p[1]], partner[p[2]] = p[2], p[1] end
+  local by_name = {}
+  for _, impl in ipairs(order) do by_name[impl.name] = impl end
+  for _, impl in ipairs(order) do
+    if not placed[impl.name] then
+      out[#out + 1], placed[impl.name] = impl, true
+      local mate = by_name[partner[impl.name] or ""]
+      if mate and not placed[mate.name] then out[#out + 1], placed[mate.name] = mate, true end
+    end
+  end
+  return out
+end
+
+-- Per pair: the median of the rounds' after/before ratios, min and max.
+local function paired_ratios(runs)
+  local out = {}
+  for _, p in ipairs(PAIRS) do
+    local after, before, ratios = runs[p[1]], runs[p[2]], {}
+    for i = 1, math.min(after and #after or 0, before and #before or 0) do
+      local a, b = after[i], before[i]
+      if not a.failed and not b.failed and b.calls_per_s > 0 then
+        ratios[#ratios + 1] = a.calls_per_s / b.calls_per_s
+      end
+    end
+    if #ratios > 0 then
+      table.sort(ratios)
+      out[p[1]] = { median = median(ratios), min = ratios[1], max = ratios[#ratios], rounds = #ratios }
+    end
+  end
+  return next(out) and out or nil
+end
+
+local PAIRED_HEADING = "Before and after, paired: the two builds of one Lua run back to back each round."
+
+local function paired_table(wls, paired)
+  local lines = { "| workload | " .. PAIRS[1][3] .. ": after / before (min - max) | "
+                  .. PAIRS[2][3] .. ": after / before (min - max) |", "| --- | --- | --- |" }
+  for _, wl in ipairs(wls) do
+    local row = paired[wl.name]
+    if row then
+      local cells = {}
+      for i, p in ipairs(PAIRS) do
+        local r = row[p[1]]
+        cells[i] = r and ("%.2f (%.2f - %.2f)"):format(r.median, r.min, r.max) or "-"
+      end
+      lines[#lines + 1] = ("| %s | %s | %s |"):format(wl.title, cells[1], cells[2])
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function markdown(rows, goal_list, wls, paired)
   local lines = {}
   for r, row in ipairs(rows) do
     lines[#lines + 1] = "| " .. table.concat(row, " | ") .. " |"
@@ -557,6 +618,12 @@ local function markdown(rows, goal_list)
   for _, g in ipairs(goal_list) do
     lines[#lines + 1] = ("| %s | %s | %s |"):format(g.goal, g.value and ("%.2f"):format(g.value) or "-",
       g.met == nil and "not measured" or g.met and "yes" or "**no**")
+  end
+  if next(paired) then   -- after the goals: bench/readme.lua splits there
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = PAIRED_HEADING
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = paired_table(wls, paired)
   end
   return table.concat(lines, "\n") .. "\n"
 end
@@ -634,7 +701,7 @@ local function main(argv)
   io.stdout:setvbuf("line")
   print(("benchmarks: %d implementations x %d workloads x %d runs, %g s each after 0.5 s of warm-up; "
          .. "server on core 0, load generator on core 1"):format(#impls, #wls, o.runs, o.seconds))
-  local res = {}
+  local res, paired = {}, {}
   math.randomseed(os.time())
   for _, wl in ipairs(wls) do
     -- rounds: every implementation once per round, in a fresh random
@@ -648,6 +715,7 @@ local function main(argv)
         local j = math.random(i)
         order[i], order[j] = order[j], order[i]
       end
+      if o.before then order = paired_order(order) end
       for _, impl in ipairs(order) do
         if not (wl.unsupported and wl.unsupported[impl.name]) then
           local ok, r = pcall(measure, impl, wl, o.seconds)
@@ -657,6 +725,7 @@ local function main(argv)
       end
     end
     res[wl.name] = {}
+    paired[wl.name] = o.before and paired_ratios(runs) or nil
     for _, impl in ipairs(impls) do
       local why = wl.unsupported and wl.unsupported[impl.name]
       res[wl.name][impl.name] = why and { failed = why } or summarize(runs[impl.name])
@@ -668,6 +737,10 @@ local function main(argv)
   local rows = table_rows(res, impls, wls)
   print("")
   print_table(rows)
+  if next(paired) then
+    print("")
+    io.write(paired_table(wls, paired))
+  end
   local goal_list = goals(res)
   print("")
   print("Goals (never fatal):")
@@ -679,14 +752,15 @@ local function main(argv)
   local results = { machine = machine(), date = os.date("!%Y-%m-%dT%H:%M:%SZ"), runs = o.runs,
                     seconds = o.seconds, workloads = {}, goals = goal_list }
   for _, wl in ipairs(wls) do
-    local per = { title = wl.title, unit = wl.unit, loadgen = wl.args, results = res[wl.name] }
+    local per = { title = wl.title, unit = wl.unit, loadgen = wl.args, results = res[wl.name],
+                  paired = paired[wl.name] }
     results.workloads[wl.name] = per
   end
   local f = assert(io.open(o.out .. "/latest.json", "w"))
   f:write(json_value(results), "\n")
   f:close()
   f = assert(io.open(o.out .. "/latest.md", "w"))
-  f:write(markdown(rows, goal_list))
+  f:write(markdown(rows, goal_list, wls, paired))
   f:close()
   local svg, why = chart(res, impls, wls, o.out)
   print("")
