@@ -5,6 +5,14 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/* LuaJIT speaks the 5.1 API; luajit.h (LUAJIT_VERSION) tells it apart from
+ * plain 5.1, which cannot yield across pcall. */
+#if LUA_VERSION_NUM == 501 && defined(__has_include)
+#if __has_include(<luajit.h>)
+#include <luajit.h>
+#endif
+#endif
+
 /* Lua 5.3+ has a 64-bit integer subtype; 5.1 and LuaJIT have doubles only. */
 #if LUA_VERSION_NUM >= 503
 #define JR_HAVE_INTEGERS 1

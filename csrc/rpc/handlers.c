@@ -567,9 +567,16 @@ int jr_invoke(jr_exchange *x, const jr_envelope *e, int entry, int nargs)
 
 /* ---- resuming ---- */
 
-static int suspended(lua_State *L, lua_State *co)
+/* Whether co can be resumed: it yielded, or it has not started (a fresh
+ * coroutine, as a host's start makes for a handler). */
+static int resumable(lua_State *L, lua_State *co)
 {
-    return co != L && lua_status(co) == LUA_YIELD;
+    lua_Debug ar;
+    if (co == L)
+        return 0;
+    if (lua_status(co) == LUA_YIELD)
+        return 1;
+    return lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar) == 0 && lua_gettop(co) > 0;
 }
 
 int jr_resume(lua_State *L)
@@ -577,7 +584,7 @@ int jr_resume(lua_State *L)
     lua_State *co = lua_tothread(L, 1);
     int nargs = lua_gettop(L) - 1, status, nres;
     luaL_argcheck(L, co != NULL, 1, "coroutine expected");
-    if (!suspended(L, co)) {
+    if (!resumable(L, co)) {
         lua_pushboolean(L, 0);
         lua_pushliteral(L, "cannot resume non-suspended coroutine");
         return 2;
