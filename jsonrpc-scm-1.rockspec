@@ -52,6 +52,7 @@ build = {
   modules = {
     ["jsonrpc"] = "lua/jsonrpc/init.lua",
     ["jsonrpc.endpoint"] = "lua/jsonrpc/endpoint.lua",
+    ["jsonrpc.host"] = "lua/jsonrpc/host.lua",
     ["jsonrpc.transport"] = "lua/jsonrpc/transport/init.lua",
     ["jsonrpc.transport.connection"] = "lua/jsonrpc/transport/connection.lua",
     ["jsonrpc.transport.process"] = "lua/jsonrpc/transport/process.lua",
@@ -61,6 +62,7 @@ build = {
         "csrc/codec/codec_lua.c",
         "csrc/codec/decode.c",
         "csrc/codec/encode.c",
+        "csrc/codec/markers.c",
         "csrc/codec/number.c",
         "csrc/common/buffer.c",
         "csrc/common/class.c",

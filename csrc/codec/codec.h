@@ -28,6 +28,7 @@ typedef struct jr_codec_limits {
     int max_depth;
     size_t max_size;
     size_t max_values;   /* decoding: values built at most (JR_NO_BUDGET) */
+    int null_value;      /* decoding: stack index of what null becomes (0: jsonrpc.null) */
 } jr_codec_limits;
 
 /* Decodes the JSON text s[0..n) and pushes its value. On failure pushes

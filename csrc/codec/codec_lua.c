@@ -12,13 +12,27 @@
 static void read_limits(lua_State *L, int opts, jr_codec_limits *lim, int decoding)
 {
     static const char *const encoding_names[] = {"max_depth", "max_size", NULL};
-    static const char *const decoding_names[] = {"max_depth", "max_size", "max_values", NULL};
+    static const char *const decoding_names[] = {"max_depth", "max_size", "max_values", "null", NULL};
     jr_check_options(L, opts, decoding ? decoding_names : encoding_names);
     lim->max_depth = (int)jr_opt_size(L, opts, "max_depth", JR_DEFAULT_MAX_DEPTH, 1,
                                       JR_LIMIT_MAX_DEPTH);
     lim->max_size = jr_opt_size(L, opts, "max_size", JR_DEFAULT_MAX_MESSAGE, 0, JR_OPT_SIZE_MAX);
     lim->max_values = decoding ? jr_opt_size(L, opts, "max_values", JR_NO_BUDGET, 1, JR_OPT_SIZE_MAX)
                                : JR_NO_BUDGET;
+    lim->null_value = 0;
+}
+
+/* decode's null option (vim.NIL, say), pushed: its stack index, or 0. */
+static int push_null_option(lua_State *L, int opts)
+{
+    if (!lua_istable(L, opts))
+        return 0;
+    lua_getfield(L, opts, "null");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return lua_gettop(L);
 }
 
 /* The Lua return convention: the value already pushed, or nil, message. */
@@ -43,6 +57,7 @@ static int l_decode(lua_State *L)
     s = lua_tolstring(L, 1, &n);
     read_limits(L, 2, &lim, 1);
     lua_settop(L, 2);
+    lim.null_value = push_null_option(L, 2);
     scratch = jr_buf_borrow(L, (jr_buf *)lua_touserdata(L, UPVAL_SCRATCH));
     rc = jr_decode(L, s, n, &lim, UPVAL_ARRAY_MT, UPVAL_OBJECT_MT, scratch, err);
     jr_buf_return(scratch);

@@ -256,14 +256,20 @@ static int decode_literal(decoder *d, const char *word, size_t n, int kind)
         return fail_char(d, d->p, "expected a value");
     d->p += n;
     if (d->build) {
-        if (kind < 0)
-            lua_pushlightuserdata(d->L, NULL);
-        else
+        if (kind >= 0)
             lua_pushboolean(d->L, kind);
+        else if (d->null_value != 0)
+            lua_pushvalue(d->L, d->null_value);
+        else
+            lua_pushlightuserdata(d->L, NULL);
     }
     return 0;
 }
 
+void jr_decoder_null(decoder *d, int idx)
+{
+    d->null_value = idx == 0 ? 0 : jr_absindex(d->L, idx);
+}
 #define decode_value jr_decoder_value
 
 /* Enters the container at d->p: the depth limit, the opener consumed. */
@@ -563,6 +569,7 @@ void jr_decoder_init(decoder *d, lua_State *L, const char *s, size_t n, int max_
     d->values = 0;
     d->over_budget = 0;
     d->staged = 0;
+    d->null_value = 0;
     d->scratch = scratch;
     d->err = err;
 }
@@ -579,6 +586,7 @@ int jr_decode(lua_State *L, const char *s, size_t n, const jr_codec_limits *lim,
     }
     jr_decoder_init(&d, L, s, n, lim->max_depth, mt_array, mt_object, scratch, err);
     jr_decoder_budget(&d, lim->max_values);
+    jr_decoder_null(&d, lim->null_value);
     jr_decoder_space(&d);
     if (jr_decoder_value(&d) == 0) {
         jr_decoder_space(&d);

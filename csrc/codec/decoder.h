@@ -17,6 +17,7 @@ typedef struct jr_decoder {
     size_t values;            /* values read, built or not */
     int over_budget;          /* the error is the budget's */
     int staged;               /* stack slots holding values of unfinished containers */
+    int null_value;           /* stack index of what null becomes; 0: jsonrpc.null */
     jr_buf *scratch;          /* unescaped strings, long numbers */
     char *err;                /* JR_ERRLEN bytes */
 } jr_decoder;
@@ -24,6 +25,10 @@ typedef struct jr_decoder {
 void jr_decoder_init(jr_decoder *d, lua_State *L, const char *s, size_t n,
                      int max_depth, int mt_array, int mt_object, jr_buf *scratch,
                      char err[JR_ERRLEN]);
+
+/* Sets what null decodes to: the value at stack index idx (0: jsonrpc.null,
+ * the light userdata NULL). */
+void jr_decoder_null(jr_decoder *d, int idx);
 
 /* Sets the budget of values the text may build (JR_NO_BUDGET: none). */
 void jr_decoder_budget(jr_decoder *d, size_t max_values);

@@ -4,10 +4,11 @@
  * exactly 1..n; an object when marked with jsonrpc.object or when every key
  * is a string. Anything else is an error naming the key: no value is ever
  * dropped or padded with null. An unmarked empty table is an object, as in
- * cjson. */
+ * cjson. The markers of Neovim and lua-cjson count too (markers.h). */
 #include <math.h>
 #include <stdio.h>
 #include "codec.h"
+#include "markers.h"
 #include "number.h"
 #include "utf8.h"
 
@@ -25,7 +26,7 @@ typedef struct encoder {
     int path_cut;                   /* outer segments did not fit */
 } encoder;
 
-enum { K_PLAIN, K_ARRAY, K_OBJECT };
+enum { K_PLAIN, K_ARRAY, K_OBJECT, K_EMPTY_ARRAY };
 
 static int oom(encoder *e)
 {
@@ -231,20 +232,24 @@ static int encode_number(encoder *e, int idx)
 
 static int table_kind(encoder *e, int idx)
 {
+    static const int of_marker[] = {K_PLAIN, K_ARRAY, K_OBJECT, K_EMPTY_ARRAY};
     int kind = K_PLAIN;
     if (lua_getmetatable(e->L, idx)) {
         if (lua_rawequal(e->L, -1, e->mt_array))
             kind = K_ARRAY;
         else if (lua_rawequal(e->L, -1, e->mt_object))
             kind = K_OBJECT;
+        else
+            kind = of_marker[jr_marker_kind(e->L)];   /* a host's metatable? */
         lua_pop(e->L, 1);
     }
     return kind;
 }
 
 /* Members of an object, continuing a lua_next walk whose first key and
- * value are on the stack. */
-static int encode_members(encoder *e, int idx)
+ * value are on the stack; a Neovim dictionary's (tagged) boolean keys are
+ * its type tag, not members. */
+static int encode_members(encoder *e, int idx, int tagged)
 {
     lua_State *L = e->L;
     int first = 1;
@@ -254,6 +259,10 @@ static int encode_members(encoder *e, int idx)
         int key = lua_gettop(L) - 1;
         size_t klen;
         const char *k;
+        if (tagged && lua_type(L, key) == LUA_TBOOLEAN) {
+            lua_pop(L, 1);
+            continue;
+        }
         if (lua_type(L, key) != LUA_TSTRING)
             return fail_key(e, "object key %s is not a string (mixed or non-string keys)", key);
         k = lua_tolstring(L, key, &klen);
@@ -318,12 +327,10 @@ static int check_sequence(encoder *e, int idx, lua_Integer *n)
     return 0;
 }
 
-/* Arrays whose keys lua_next does not walk in order 1..n (hash part). */
-static int encode_array_checked(encoder *e, int idx)
+/* The items 1..n of the table at idx, as an array. */
+static int encode_items(encoder *e, int idx, lua_Integer n)
 {
-    lua_Integer n, i;
-    if (check_sequence(e, idx, &n) != 0)
-        return -1;
+    lua_Integer i;
     if (jr_buf_addc(e->b, '[') != 0)
         return oom(e);
     for (i = 1; i <= n; i++) {
@@ -333,6 +340,15 @@ static int encode_array_checked(encoder *e, int idx)
         lua_pop(e->L, 1);
     }
     return jr_buf_addc(e->b, ']') ? oom(e) : 0;
+}
+
+/* Arrays whose keys lua_next does not walk in order 1..n (hash part). */
+static int encode_array_checked(encoder *e, int idx)
+{
+    lua_Integer n = 0;
+    if (check_sequence(e, idx, &n) != 0)
+        return -1;
+    return encode_items(e, idx, n);
 }
 
 /* An array in one lua_next walk when the keys come in order 1, 2, 3...
@@ -372,27 +388,72 @@ static int fail_depth(encoder *e, int idx)
     return fail(e, msg);
 }
 
+/* A table by its keys, once its kind is known. */
+static int encode_by_keys(encoder *e, int idx, int kind)
+{
+    lua_State *L = e->L;
+    lua_pushnil(L);
+    if (!lua_next(L, idx))
+        return jr_buf_add(e->b, kind == K_ARRAY || kind == K_EMPTY_ARRAY ? "[]" : "{}", 2) ? oom(e) : 0;
+    if (kind == K_OBJECT || (kind != K_ARRAY && lua_type(L, -2) == LUA_TSTRING))
+        return encode_members(e, idx, 0);
+    if (key_index(L, -2) != 0)
+        return encode_array(e, idx);
+    if (kind == K_ARRAY)
+        return fail_key(e, "array key %s is not a positive integer", lua_gettop(L) - 1);
+    return fail_key(e, "table key %s is neither a string nor an array index", lua_gettop(L) - 1);
+}
+
+
+/* The string keys of a Neovim dictionary, its boolean tag keys left out. */
+static int encode_vim_dictionary(encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    lua_pushnil(L);
+    if (!lua_next(L, idx))
+        return jr_buf_add(e->b, "{}", 2) ? oom(e) : 0;
+    return encode_members(e, idx, 1);
+}
+
+/* A table the keys refused may be one of vim.api's, tagged with its type
+ * ({[vim.type_idx] = vim.types.dictionary}, say): encoded by its tag, from
+ * where it began, or the refusal stands. */
+static int encode_vim_tagged(encoder *e, int idx, int top, size_t mark, size_t path_at, int path_cut)
+{
+    lua_State *L = e->L;
+    int type, rc;
+    lua_settop(L, top);
+    type = jr_marker_vim_type(L, idx);
+    if (type == JR_VIM_NONE)
+        return -1;
+    e->b->len = mark;
+    e->path_at = path_at;
+    e->path_cut = path_cut;
+    if (type == JR_VIM_FLOAT) {
+        rc = lua_type(L, -1) == LUA_TNUMBER ? encode_number(e, lua_gettop(L))
+                                            : fail(e, "a vim.types.float table without a number");
+        lua_pop(L, 1);
+        return rc;
+    }
+    /* an array's items are 1..#t; its boolean tag keys are left out */
+    return type == JR_VIM_ARRAY ? encode_items(e, idx, (lua_Integer)lua_rawlen(L, idx))
+                                : encode_vim_dictionary(e, idx);
+}
+
 static int encode_table(encoder *e, int idx)
 {
     lua_State *L = e->L;
-    int kind, rc;
+    int kind, rc, top = lua_gettop(L), path_cut = e->path_cut;
+    size_t mark = e->b->len, path_at = e->path_at;
     if (e->depth >= e->max_depth)
         return fail_depth(e, idx);
     if (!lua_checkstack(L, 6))
         return fail(e, "Lua stack exhausted");
     e->depth++;
     kind = table_kind(e, idx);
-    lua_pushnil(L);
-    if (!lua_next(L, idx))
-        rc = jr_buf_add(e->b, kind == K_ARRAY ? "[]" : "{}", 2) ? oom(e) : 0;
-    else if (kind == K_OBJECT || (kind == K_PLAIN && lua_type(L, -2) == LUA_TSTRING))
-        rc = encode_members(e, idx);
-    else if (key_index(L, -2) != 0)
-        rc = encode_array(e, idx);
-    else if (kind == K_ARRAY)
-        rc = fail_key(e, "array key %s is not a positive integer", lua_gettop(L) - 1);
-    else
-        rc = fail_key(e, "table key %s is neither a string nor an array index", lua_gettop(L) - 1);
+    rc = encode_by_keys(e, idx, kind);
+    if (rc != 0 && kind == K_PLAIN)
+        rc = encode_vim_tagged(e, idx, top, mark, path_at, path_cut);
     e->depth--;
     return rc;
 }
@@ -416,14 +477,22 @@ static int encode_value(encoder *e, int idx)
     case LUA_TNIL:
         return jr_buf_add(e->b, "null", 4) ? oom(e) : 0;
     case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL)   /* jsonrpc.null, cjson.null */
+        if (lua_touserdata(L, idx) == NULL)   /* jsonrpc.null, cjson.null, ngx.null */
             return jr_buf_add(e->b, "null", 4) ? oom(e) : 0;
-        /* fall through */
-    default: {
+        if (jr_marker_is_empty_array(L, idx))
+            return jr_buf_add(e->b, "[]", 2) ? oom(e) : 0;
+        break;
+    case LUA_TUSERDATA:
+        if (jr_marker_is_null(L, idx))   /* vim.NIL */
+            return jr_buf_add(e->b, "null", 4) ? oom(e) : 0;
+        break;
+    default:
+        break;
+    }
+    {
         char msg[64];
         snprintf(msg, sizeof msg, "cannot encode a value of type %s", luaL_typename(L, idx));
         return fail(e, msg);
-    }
     }
 }
 

@@ -63,7 +63,9 @@ enum {
                        are dropped quietly) */
     EP_START,       /* start(run, ...): how the host starts a handler, or
                        nil: in a pooled coroutine of ours (handlers.c) */
-    EP_COUNT = EP_START
+    EP_NULL,        /* what null decodes to on this endpoint, or nil: the
+                       server's */
+    EP_COUNT = EP_NULL
 };
 
 /* The endpoint userdata at idx, or NULL. */

@@ -46,7 +46,7 @@ static void set_slot(lua_State *L, int uv, int slot, const char *name, int type)
 static int l_endpoint(lua_State *L)
 {
     static const char *const names[] = {"server", "send", "context", "on_stray", "log",
-                                        "report", "start", NULL};
+                                        "report", "start", "null", NULL};
     jr_endpoint *ep;
     luaL_checktype(L, 1, LUA_TTABLE);
     jr_check_options(L, 1, names);
@@ -74,6 +74,8 @@ static int l_endpoint(lua_State *L)
     lua_rawgeti(L, 3, EP_START);
     ep->host_starts = !lua_isnil(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, 1, "null");
+    lua_rawseti(L, 3, EP_NULL);
     lua_newtable(L);
     lua_rawseti(L, 3, EP_PENDING);
     lua_newtable(L);
@@ -199,6 +201,8 @@ static int l_fail_all(lua_State *L)
     lua_settop(L, 2);
     jr_get_uservalue(L, 1);                            /* 3 */
     lua_rawgeti(L, 3, EP_PENDING);                     /* 4 */
+    lua_getfield(L, 1, "null");
+    lua_rawseti(L, 3, EP_NULL);
     lua_newtable(L);
     lua_rawseti(L, 3, EP_PENDING);
     ep->pending = 0;

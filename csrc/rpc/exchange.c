@@ -40,6 +40,15 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
     x->epv = epv;   /* the caller has it on the stack already */
     x->out = jr_buf_borrow(L, x->srv->out);           /* at + 5 */
     x->scratch = jr_buf_borrow(L, x->srv->scratch);   /* at + 6 */
+    /* at + 7: the endpoint's null, else the server's */
+    if (epv != 0)
+        lua_rawgeti(L, epv, EP_NULL);
+    if (epv == 0 || lua_isnil(L, -1)) {
+        if (epv != 0)
+            lua_pop(L, 1);
+        lua_rawgeti(L, x->data, D_NULL);
+    }
+    x->null_value = lua_isnil(L, -1) ? 0 : at + 7;
     x->hooks = x->srv->hooks;
     x->batch = 0;
     x->count = 0;
@@ -431,6 +440,7 @@ void jr_exchange_text(jr_exchange *x, const char *s, size_t n)
     jr_decoder_init(d, x->L, s, n, x->srv->max_depth, x->kinds.mt_array, x->kinds.mt_object,
                     x->scratch, x->err);
     jr_decoder_budget(d, x->srv->max_values);
+    jr_decoder_null(d, x->null_value);
     jr_decoder_space(d);
     if (d->p < d->end && *d->p == '[')
         process_batch(x);

@@ -28,6 +28,7 @@ typedef struct jr_exchange {
     int data, methods, msgh;   /* the server's data table, its methods, and
                                   the message handler */
     int ctx;                /* the context */
+    int null_value;         /* what null decodes to, or 0: jsonrpc.null */
     int epi, epv;           /* the endpoint and its uservalue table, or 0 */
     int hooks;              /* any hook set */
     int batch;              /* writing an array of responses */
@@ -40,7 +41,7 @@ typedef struct jr_exchange {
 } jr_exchange;
 
 /* exchange.c */
-/* Pushes the server's parts (7 slots) and lends its buffers: srv is the
+/* Pushes the server's parts (8 slots) and lends its buffers: srv is the
  * server userdata at srv_idx, the context is at ctx_idx, ep the endpoint
  * at epi with its uservalue table at epv (NULL, 0 and 0 for
  * server:handle()). The callers have checked them. */

@@ -81,7 +81,7 @@ int jr_is_failure(lua_State *L, int idx)
 
 void jr_push_id_value(jr_exchange *x, const jr_envelope *e)
 {
-    jr_codec_limits lim = { 1, (size_t)-1, JR_NO_BUDGET };
+    jr_codec_limits lim = { 1, (size_t)-1, JR_NO_BUDGET, 0 };
     if (!(e->seen & JR_M_ID) || !e->id_ok
         || jr_decode(x->L, e->id, e->id_len, &lim, x->kinds.mt_array, x->kinds.mt_object,
                      x->d.scratch, x->err) != 0)

@@ -15,7 +15,7 @@
 static const char *add_value(lua_State *L, jr_buf *b, const char *member, size_t mlen, int idx,
                              int mt_array, int mt_object, char err[JR_ERRLEN])
 {
-    jr_codec_limits lim = { JR_DEFAULT_MAX_DEPTH, (size_t)-1, JR_NO_BUDGET };
+    jr_codec_limits lim = { JR_DEFAULT_MAX_DEPTH, (size_t)-1, JR_NO_BUDGET, 0 };
     if (jr_buf_add(b, member, mlen) != 0)
         return "not enough memory";
     if (jr_encode(L, idx, b, &lim, mt_array, mt_object, err) != 0)

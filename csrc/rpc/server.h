@@ -30,7 +30,8 @@ enum {
     D_ARRAY_MT, D_OBJECT_MT,   /* the kind metatables */
     D_RUNNER,        /* what each handler's thread runs (handlers.c) */
     D_HOST_RUNNER,   /* what a host's start() runs for a handler */
-    D_COUNT = D_HOST_RUNNER
+    D_NULL,          /* what null decodes to (vim.NIL, say), or nil: jsonrpc.null */
+    D_COUNT = D_NULL
 };
 
 /* The server userdata at idx, or NULL. */

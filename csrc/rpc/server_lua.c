@@ -168,7 +168,7 @@ static int l_on_error(lua_State *L) { return set_hook(L, D_ON_ERROR); }
 static void read_options(lua_State *L, jr_server *srv)
 {
     static const char *const names[] = {"expose_errors", "max_batch", "max_depth",
-        "max_message_size", "max_values", "on_request", "on_response", "on_error", NULL};
+        "max_message_size", "max_values", "on_request", "on_response", "on_error", "null", NULL};
     jr_check_options(L, 1, names);
     srv->max_batch = jr_opt_size(L, 1, "max_batch", JR_DEFAULT_MAX_BATCH, 1, 100000000);
     srv->max_values = jr_opt_size(L, 1, "max_values", JR_DEFAULT_MAX_VALUES, 1, JR_OPT_SIZE_MAX);
@@ -217,6 +217,10 @@ static int l_server(lua_State *L)
     lua_rawseti(L, -2, D_RUNNER);
     jr_push_host_runner(L);
     lua_rawseti(L, -2, D_HOST_RUNNER);
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "null");
+        lua_rawseti(L, -2, D_NULL);
+    }
     for (i = 0; lua_istable(L, 1) && i < sizeof hooks / sizeof hooks[0]; i++) {
         lua_getfield(L, 1, hooks[i].name);
         if (!lua_isnil(L, -1) && !is_callable(L, -1))

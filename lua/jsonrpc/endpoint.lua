@@ -48,9 +48,10 @@ end
 M.waitable_coroutine = waitable_coroutine
 
 --- endpoint.new{send = fn(text) [, server, context, on_stray, log, report,
--- start, wait, set_timer, timeout]}: start(run, ...) is how a host starts
--- handlers (it calls run(...) in a coroutine of its own); wait(done) how it
--- waits outside coroutines.
+-- start, wait, set_timer, timeout, null, schedule]}: start(run, ...) is how
+-- a host starts handlers (it calls run(...) in a coroutine of its own);
+-- wait(done) how it waits outside coroutines; schedule(fn) how it runs a
+-- waiting call's continuation (a callback, or the coroutine's resume).
 function M.new(opts)
   if type(opts) ~= "table" or type(opts.send) ~= "function" then
     error("jsonrpc.endpoint: opts.send must be a function that sends a text", 2)
@@ -62,12 +63,13 @@ function M.new(opts)
     set_timer = opts.set_timer, -- transports: set_timer(ms, fn) -> timer with stop()
     timeout = opts.timeout,    -- seconds a call may wait, by default
     context = opts.context or {},
+    schedule = opts.schedule,  -- how a call's waiter is woken: schedule(fn), or at once
   }, Endpoint)
   -- answers go through self.send as it is when they go (it may be replaced)
   self.core = core.endpoint{ server = self.server, send = function(text) return self.send(text) end,
                              context = self.context,
                              on_stray = opts.on_stray, log = opts.log, report = opts.report,
-                             start = opts.start }
+                             start = opts.start, null = opts.null }
   return self
 end
 
@@ -89,8 +91,8 @@ function Endpoint:in_flight() return self.core:in_flight() end
 
 --- A waiter is what one call or one batch waits on: it is done when its
 -- `remaining` responses have all arrived.
-local function new_waiter(n)
-  return { remaining = n, done = n == 0 }
+local function new_waiter(n, schedule)
+  return { remaining = n, done = n == 0, schedule = schedule }
 end
 
 local function wake(waiter)
@@ -109,7 +111,9 @@ local function settle_record(record, result, err)
   if waiter.remaining == 0 then
     waiter.done = true
     if waiter.timer then waiter.timer:stop(); waiter.timer = nil end
-    wake(waiter)
+    -- through the host's scheduler, when there is one (in Neovim, so that
+    -- the code after the call runs where vim.api works)
+    if waiter.schedule then waiter.schedule(function() wake(waiter) end) else wake(waiter) end
   end
 end
 
@@ -189,7 +193,7 @@ end
 --- try_call(method [, params [, opts | callback]]) -> result | nil, err
 -- opts: {timeout = seconds, callback = fn}.
 function Endpoint:try_call(method, params, opts)
-  local waiter = new_waiter(1)
+  local waiter = new_waiter(1, self.schedule)
   local record = { waiter = waiter }
   if type(opts) == "function" then opts = { callback = opts } end
   local callback = opts and opts.callback
@@ -241,7 +245,7 @@ function Batch:send(opts)
     texts[i] = item.text
     if item.id then calls = calls + 1 end
   end
-  local waiter = new_waiter(calls)
+  local waiter = new_waiter(calls, ep.schedule)
   for _, item in ipairs(self.items) do
     if item.id then
       local record = { id = item.id, waiter = waiter }

@@ -4,6 +4,7 @@
 -- stdio and child processes).
 local core = require "jsonrpc.core"
 local endpoint = require "jsonrpc.endpoint"
+local host = require "jsonrpc.host"
 
 local codes = core.codes
 local local_error = endpoint.local_error
@@ -19,7 +20,7 @@ local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
 -- raises rather than being ignored.
 local CONNECTION_OPTS = { "framing", "max_message_size", "on_close", "on_error", "on_stray",
   "timeout", "max_in_flight", "write_high_water", "frame_timeout", "idle_timeout", "send_timeout",
-  "start", "wait" }
+  "start", "wait", "null", "schedule" }
 local OPTS = {
   connect = { "server" },
   listen = { "on_connection", "max_connections", "max_connections_per_address", "max_buffered_bytes" },
@@ -45,20 +46,26 @@ end
 
 
 --- Waits until done() is true: in a coroutine by yielding (wake resumes
--- it), else by running the loop, which must not be running already (we
--- would be inside one of its callbacks). Returns done().
-local function await(done, set_wake)
+-- it, through schedule when there is one), else by running the loop,
+-- which must not be running already (we would be inside one of its
+-- callbacks). Returns done().
+local function await(done, set_wake, schedule)
   if done() then return true end
   local co = waitable_coroutine()
   if co then
-    set_wake(function()
+    set_wake(host.deferred(schedule, function()
       if coroutine.status(co) == "suspended" then
         local ok, err = resume(co)
         if not ok then error(err, 0) end
       end
-    end)
+    end))
     repeat yield() until done()
     return true
+  end
+  local vim = host.neovim()
+  if vim then   -- nvim runs the loop: wait as vim.wait does, or not at all
+    host.neovim_wait(done)
+    return done()
   end
   if has_luv and luv.loop_mode and luv.loop_mode() then return false end
   while not done() do
@@ -85,7 +92,8 @@ local LOG_BURST = 5   -- messages a reporter passes on per second
 -- at most LOG_BURST a second, so that a peer provoking errors cannot
 -- flood the log; one line then says how many were left out.
 local function new_reporter(on_error)
-  local sink = on_error or function(message) io.stderr:write("jsonrpc: ", message, "\n") end
+  local sink = on_error or host.error_sink()
+               or function(message) io.stderr:write("jsonrpc: ", message, "\n") end
   local second, count, dropped, timer = nil, 0, 0, nil
   local function pass(message)
     local ok, err = pcall(sink, message)
@@ -115,6 +123,7 @@ local function wrap(stream, opts, transport)
   local conn
   local high_water = stream:high_water(opts.write_high_water)
   local reporter = opts.reporter or new_reporter(opts.on_error)
+  local schedule = host.scheduler(host.schedule_option(opts.schedule, opts.server))
   conn = endpoint.new{
     send = function(text)
       local queued, err = stream:write(text)
@@ -128,9 +137,12 @@ local function wrap(stream, opts, transport)
     end,
     server = opts.server,
     on_stray = opts.on_stray,
-    -- the host's ways to start handlers and to wait, or ours
-    start = opts.start,
-    wait = opts.wait or run_until,
+    -- the host's ways to start handlers and to wait, or ours; in Neovim
+    -- handlers start scheduled on its main loop, where vim.api works
+    start = opts.start or (schedule and host.scheduled_start(schedule, reporter)),
+    schedule = schedule,
+    wait = opts.wait or (host.neovim() and host.neovim_wait) or run_until,
+    null = opts.null,   -- what null decodes to on this connection
     set_timer = core.timer,
     timeout = opts.timeout,
     -- its handlers' plain errors, when the server has no on_error hook
@@ -143,6 +155,7 @@ local function wrap(stream, opts, transport)
   }
   setmetatable(conn, Connection)
   conn.stream = stream
+  conn.schedule = schedule
   conn.reporter = reporter
   conn.on_close_hooks = {}
   conn.drain_waiters = {}
@@ -167,13 +180,17 @@ local function wrap(stream, opts, transport)
   return conn
 end
 
+local function run_close_hooks(conn, reason)
+  for _, hook in ipairs(conn.on_close_hooks) do
+    local ok, err = pcall(hook, reason, conn)
+    if not ok then report(conn, "on_close hook failed: " .. tostring(err)) end
+  end
+end
+
 function Connection:_closed(reason, errno)
   self.closed_reason = reason
   self:_fail_all(local_error(codes.CONNECTION_CLOSED, "connection closed: " .. reason, errno))
-  for _, hook in ipairs(self.on_close_hooks) do
-    local ok, err = pcall(hook, reason, self)
-    if not ok then report(self, "on_close hook failed: " .. tostring(err)) end
-  end
+  host.deferred(self.schedule, run_close_hooks)(self, reason)
   local wake = self.wake_closed
   self.wake_closed = nil
   if wake then wake() end
@@ -207,7 +224,7 @@ function Connection:flush()
   local stream = self.stream
   if self:is_closed() or stream:flush() == 0 then return end
   await(function() return self:is_closed() or stream:queued() == 0 end,
-    function(wake) local w = self.drain_waiters; w[#w + 1] = wake end)
+    function(wake) local w = self.drain_waiters; w[#w + 1] = wake end, self.schedule)
 end
 
 --- Registers fn(reason, connection) to run when the connection closes.
@@ -221,14 +238,14 @@ end
 function Connection:wait_exit()
   if not self.process then error("wait_exit: not a spawned process's connection", 2) end
   await(function() return self.exit_code ~= nil end,
-    function(wake) self.wake_exit = wake end)
+    function(wake) self.wake_exit = wake end, self.schedule)
   return self.exit_code, self.exit_signal
 end
 
 --- Waits until the connection is closed; returns the reason.
 function Connection:wait_closed()
   await(function() return self.closed_reason ~= nil end,
-    function(wake) self.wake_closed = wake end)
+    function(wake) self.wake_closed = wake end, self.schedule)
   return self.closed_reason
 end
 
@@ -249,6 +266,7 @@ local function connection_opts(server, opts, timeouts)
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
            on_close = opts.on_close, timeout = opts.timeout,
            max_in_flight = opts.max_in_flight, start = opts.start, wait = opts.wait,
+           null = opts.null, schedule = opts.schedule,
            write_high_water = opts.write_high_water or (timeouts and timeouts.listen_write_high_water),
            frame_timeout = timeout("frame_timeout"), idle_timeout = timeout("idle_timeout"),
            send_timeout = timeout("send_timeout") }

@@ -11,6 +11,7 @@ local core = require "jsonrpc.core"
 local endpoint = require "jsonrpc.endpoint"
 local connection = require "jsonrpc.transport.connection"
 local process = require "jsonrpc.transport.process"
+local hostenv = require "jsonrpc.host"
 
 local codes = core.codes
 local defaults = core.defaults
@@ -55,8 +56,8 @@ local function settling(state, record)
 end
 
 -- Waits until state is done: true, or nil and NO_EVENT_LOOP.
-local function wait_done(state)
-  if await(function() return state.done end, function(wake) state.wake = wake end) then
+local function wait_done(state, schedule)
+  if await(function() return state.done end, function(wake) state.wake = wake end, schedule) then
     return true
   end
   return nil, local_error(codes.NO_EVENT_LOOP, "connecting: the loop is running and this is not a coroutine")
@@ -66,7 +67,7 @@ end
 -- getaddrinfo runs on libuv's thread pool); nil and an error value when
 -- there are none. An address is its own answer, and so is any host when
 -- luv is missing: the C side then resolves it, synchronously.
-local function lookup(host, port)
+local function lookup(host, port, schedule)
   if host:match("^[%d.]+$") or host:find(":", 1, true) or not (has_luv and luv.getaddrinfo) then
     return { host }
   end
@@ -74,7 +75,7 @@ local function lookup(host, port)
   local ok, err = pcall(luv.getaddrinfo, host, tostring(port), { socktype = "stream" },
     settling(state, function(lerr, found) state.err, state.found = lerr, found end))
   if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err)) end
-  ok, err = wait_done(state)
+  ok, err = wait_done(state, schedule)
   if not ok then return nil, err end
   local addrs = {}
   for _, a in ipairs(state.found or {}) do addrs[#addrs + 1] = a.addr end
@@ -95,7 +96,7 @@ local function connect_to(kind, where, port, opts)
       if stream then state.conn = wrap(stream, opts, kind) else state.err, state.errno = cerr, cerrno end
     end))
   if not ok then return nil, local_error(codes.CONNECTION_FAILED, tostring(err), errno) end
-  ok, err = wait_done(state)
+  ok, err = wait_done(state, hostenv.scheduler(hostenv.schedule_option(opts.schedule, opts.server)))
   if not ok then return nil, err end
   if state.err then return nil, local_error(codes.CONNECTION_FAILED, state.err, state.errno) end
   return state.conn
@@ -109,7 +110,8 @@ function M.connect(url, opts)
   local u, why = M.parse_url(url)
   if not u then return nil, local_error(codes.CONNECTION_FAILED, why) end
   if u.kind ~= "tcp" then return connect_to(u.kind, u.path, 0, opts) end
-  local addrs, err = lookup(u.host, u.port)
+  local addrs, err = lookup(u.host, u.port,
+                           hostenv.scheduler(hostenv.schedule_option(opts.schedule, opts.server)))
   if not addrs then return nil, err end
   local conn
   for _, addr in ipairs(addrs) do
@@ -154,11 +156,15 @@ function M.listen(server, url, opts)
   local limits = { max_connections = opts.max_connections, on_error = conn_opts.reporter,
                    max_connections_per_address = opts.max_connections_per_address,
                    max_buffered_bytes = opts.max_buffered_bytes }
+  -- on_connection is user code: scheduled as the connections' callbacks are
+  local on_connection = opts.on_connection
+                        and hostenv.deferred(hostenv.scheduler(hostenv.schedule_option(opts.schedule, server)),
+                                             opts.on_connection)
   local listener, err, errno = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
     function(stream)
       local conn = wrap(stream, conn_opts, u.kind)
       state.connections[conn] = true
-      if opts.on_connection then opts.on_connection(conn) end
+      if on_connection then on_connection(conn) end
     end, limits)
   if not listener then
     return nil, local_error(codes.CONNECTION_FAILED, ("cannot listen on %s: %s"):format(url, err), errno)
@@ -186,7 +192,14 @@ function M.close_server(server, opts)
   end
 end
 
-M.run = core.run
+--- run([mode]): runs the loop; Neovim runs it itself, so there it refuses.
+function M.run(mode)
+  if hostenv.neovim() then
+    error("jsonrpc.run: Neovim runs the event loop itself; connections and listeners work "
+          .. "without it (wait with vim.wait, or in a coroutine)", 2)
+  end
+  return core.run(mode)
+end
 
 return M
 

@@ -5,6 +5,7 @@
 local core = require "jsonrpc.core"
 local endpoint = require "jsonrpc.endpoint"
 local connection = require "jsonrpc.transport.connection"
+local host = require "jsonrpc.host"
 
 local codes = core.codes
 local local_error = endpoint.local_error
@@ -39,6 +40,15 @@ function M.stdio(server, opts)
   return conn
 end
 
+-- Calls a user's callback (through the connection's scheduler, as its
+-- other callbacks); what it raises goes to the connection's reporter.
+local function call_user(conn, what, fn, ...)
+  host.deferred(conn.schedule, function(...)
+    local ok, err = pcall(fn, ...)
+    if not ok then report(conn, what .. " failed: " .. tostring(err)) end
+  end)(...)
+end
+
 --- spawn({cmd, arg...} [, opts]) -> connection | nil, err: runs a program
 -- and talks to it over its stdin and stdout. opts.stderr: "inherit" (the
 -- default), "ignore" or "capture" (opts.on_stderr(chunk) and then
@@ -62,8 +72,7 @@ function M.spawn(cmd, opts)
     on_stderr = function(chunk)
       local conn = holder.conn
       if opts.on_stderr then
-        local ok, err = pcall(opts.on_stderr, chunk)
-        if not ok then report(conn, "on_stderr failed: " .. tostring(err)) end
+        call_user(conn, "on_stderr", opts.on_stderr, chunk)
       elseif chunk then
         local text = (conn.stderr or "") .. chunk
         if #text > limit then text = text:sub(-limit) end
@@ -75,10 +84,7 @@ function M.spawn(cmd, opts)
     function(code, signal)
       local conn = holder.conn
       conn.exit_code, conn.exit_signal = code, signal
-      if opts.on_exit then
-        local ok, err = pcall(opts.on_exit, code, signal)
-        if not ok then report(conn, "on_exit failed: " .. tostring(err)) end
-      end
+      if opts.on_exit then call_user(conn, "on_exit", opts.on_exit, code, signal) end
       conn:close(signal ~= 0 and ("the child was killed by signal " .. signal)
                  or ("the child exited with code " .. code))
       local wake = conn.wake_exit
