@@ -124,3 +124,57 @@ describe("a host that starts handlers itself", function()
     jsonrpc.run("nowait")
   end)
 end)
+
+describe("a host's scheduler (the schedule option)", function()
+  -- a scheduler of our own: what it is given runs only when the host says
+  local function queue()
+    local q = {}
+    return q, function(fn) q[#q + 1] = fn end
+  end
+  local function run_queued(q)
+    while #q > 0 do table.remove(q, 1)() end
+  end
+
+  it("runs handlers, call callbacks and close hooks through it, and answers handlers' errors", function()
+    local q, schedule = queue()
+    local server = jsonrpc.server()
+    local in_handler = 0
+    server:method("ok", function() in_handler = in_handler + 1; return "fine" end)
+    server:method("fail", function() error("on purpose") end)
+    local l = assert(server:listen("tcp://127.0.0.1:0", { schedule = schedule, on_error = function() end }))
+    local conn = assert(jsonrpc.connect(l.url, { schedule = schedule }))
+    local got = {}
+    conn:call("ok", nil, function(r) got.ok = r end)
+    conn:call("fail", nil, function(_, err) got.fail = err end)
+    conn:on_close(function() got.closed = true end)
+    for _ = 1, 200 do   -- the request arrives; its handler waits for the scheduler
+      jsonrpc.run("nowait")
+      if #q > 0 then break end
+    end
+    assert.equal(0, in_handler)
+    for _ = 1, 200 do
+      run_queued(q)
+      jsonrpc.run("nowait")
+      if got.ok and got.fail then break end
+    end
+    assert.equal("fine", got.ok)
+    assert.equal(1, in_handler)
+    assert.equal(codes.INTERNAL_ERROR, got.fail and got.fail.code)
+    conn:close()
+    jsonrpc.run("nowait")
+    assert.is_nil(got.closed)   -- the hook waits for the scheduler
+    run_queued(q)
+    assert.is_true(got.closed)
+    l:close()
+    jsonrpc.run("nowait")
+  end)
+
+  it("is refused when it is neither a function nor false", function()
+    local ok, err = pcall(jsonrpc.connect, "tcp://127.0.0.1:1", { schedule = 42 })
+    assert.is_false(ok)
+    assert.matches("schedule must be a function or false", err)
+    ok, err = pcall(jsonrpc.server, { schedule = "soon" })
+    assert.is_false(ok)
+    assert.matches("schedule must be a function or false", err)
+  end)
+end)
