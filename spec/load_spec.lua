@@ -58,12 +58,14 @@ describe("require \"jsonrpc\"", function()
         t:start(1, 0, function() ticked = true; t:close() end)
       end
       local conn = assert(jsonrpc.connect(l.url))
+      local answer
       conn:call("ping", nil, function(result)
-        print(result, ticked)
+        answer = result
         conn:close()
         l:close()
       end)
-      jsonrpc.run()
+      jsonrpc.run()   -- until the timer, the call and the listener are done
+      print(answer, ticked)
     ]])
     assert.equal(0, code, out)
     assert.equal("pong\ttrue\n", out)

@@ -46,6 +46,7 @@ typedef struct jr_endpoint {
     long timed_out;           /* ids in the timed-out set */
     int in_flight;            /* handlers waiting in their coroutines */
     int host_starts;          /* a host's start function starts handlers */
+    int has_null;             /* EP_NULL is set (the per-message path looks only then) */
 } jr_endpoint;
 
 /* Slots of the endpoint's uservalue table. */

@@ -75,6 +75,7 @@ static int l_endpoint(lua_State *L)
     ep->host_starts = !lua_isnil(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, 1, "null");
+    ep->has_null = !lua_isnil(L, -1);
     lua_rawseti(L, 3, EP_NULL);
     lua_newtable(L);
     lua_rawseti(L, 3, EP_PENDING);

@@ -40,14 +40,14 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
     x->epv = epv;   /* the caller has it on the stack already */
     x->out = jr_buf_borrow(L, x->srv->out);           /* at + 5 */
     x->scratch = jr_buf_borrow(L, x->srv->scratch);   /* at + 6 */
-    /* at + 7: the endpoint's null, else the server's */
-    if (epv != 0)
+    /* at + 7: the endpoint's null, else the server's (looked up only when
+     * one is set: this runs for every message) */
+    if (ep != NULL && ep->has_null)
         lua_rawgeti(L, epv, EP_NULL);
-    if (epv == 0 || lua_isnil(L, -1)) {
-        if (epv != 0)
-            lua_pop(L, 1);
+    else if (srv->has_null)
         lua_rawgeti(L, x->data, D_NULL);
-    }
+    else
+        lua_pushnil(L);
     x->null_value = lua_isnil(L, -1) ? 0 : at + 7;
     x->hooks = x->srv->hooks;
     x->batch = 0;

@@ -11,6 +11,7 @@
 
 typedef struct jr_server {
     int expose_errors;      /* plain Lua errors reach the peer */
+    int has_null;           /* D_NULL is set */
     int hooks;              /* how many of the hooks are set */
     int max_depth;
     size_t max_batch;

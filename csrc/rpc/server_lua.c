@@ -217,8 +217,10 @@ static int l_server(lua_State *L)
     lua_rawseti(L, -2, D_RUNNER);
     jr_push_host_runner(L);
     lua_rawseti(L, -2, D_HOST_RUNNER);
+    srv->has_null = 0;
     if (lua_istable(L, 1)) {
         lua_getfield(L, 1, "null");
+        srv->has_null = !lua_isnil(L, -1);
         lua_rawseti(L, -2, D_NULL);
     }
     for (i = 0; lua_istable(L, 1) && i < sizeof hooks / sizeof hooks[0]; i++) {

@@ -50,8 +50,8 @@ end
 -- Inside nginx the event loop is nginx's own: a libuv loop run there
 -- would hold the worker (jsonrpc.ngx speaks through cosockets instead).
 local function refuse_in_nginx(what)
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) == "table" and type(ngx.get_phase) == "function" then
+  if require("jsonrpc.host").nginx() then
+    local ngx = rawget(_G, "ngx")
     error(("jsonrpc.%s: the libuv transports cannot run inside nginx (phase %s), "
            .. "whose worker runs its own event loop; use jsonrpc.ngx"):format(what, ngx.get_phase()), 3)
   end
