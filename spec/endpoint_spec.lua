@@ -357,6 +357,32 @@ describe("endpoint: out-of-order responses", function()
     assert_error_value(results[3], -32011, "third")
   end)
 
+  it("answers a batch in request order, whatever order its waiting members finish in", function()
+    local b, q = queued()
+    b:method("now", function(x) return x end)
+    b:method("later", function(x) return b:call("ask", {x}) end)   -- waits for our answer
+    b:receive(encode{
+      {jsonrpc = "2.0", method = "later", params = {1}, id = 1},
+      {jsonrpc = "2.0", method = "now", params = {2}, id = 2},
+      {jsonrpc = "2.0", method = "later", params = {3}, id = 3},
+      {jsonrpc = "2.0", method = "later", params = {0}},          -- a waiting notification
+      {jsonrpc = "2.0", method = "now", params = {4}, id = 4},
+      7,                                                           -- an invalid member
+      {jsonrpc = "2.0", method = "later", params = {5}, id = 5},
+    })
+    assert.equal(4, #q)   -- the calls of the four waiting members, nothing answered yet
+    local asks = {}
+    for i = 1, 4 do asks[i] = decode_ok(q[i]) end
+    for i = 4, 1, -1 do b:receive(response(asks[i].id, asks[i].params[1] * 10)) end
+    assert.equal(5, #q)
+    local answer = decode_ok(q[5])
+    local ids, results = {}, {}
+    for i, r in ipairs(answer) do ids[i], results[i] = r.id, r.result end
+    assert_same({1, 2, 3, 4, null, 5}, ids)
+    assert_same({10, 2, 30, 4, nil, 50}, results)
+    assert.equal(-32600, answer[5].error.code)
+  end)
+
   it("matches a batch response array that comes back shuffled", function()
     local a, q = queued()
     local results

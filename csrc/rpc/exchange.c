@@ -330,7 +330,7 @@ static void finish_waiting_batch(jr_exchange *x)
     jr_batch *b = x->waiting;
     int whole;
     b->open = 0;
-    whole = jr_batch_add(b, x->out->data + 1, x->out->len - 1, 0);   /* past '[' */
+    whole = jr_batch_close(b, x->out->data + 1, x->out->len - 1);   /* past '[' */
     x->out->len = 0;
     if (whole < 0 || (whole == 1 && jr_buf_add(x->out, b->parts.data, b->parts.len) != 0))
         jr_exchange_error(x, "not enough memory");

@@ -30,6 +30,7 @@
 /* A handler that waits. Its uservalue holds JOB_EP, JOB_REQ, JOB_ID. */
 typedef struct jr_job {
     jr_batch *batch;        /* the batch it belongs to, or NULL */
+    long slot;              /* its place in the batch's answer */
     int done;               /* completed (it is completed once) */
     int answers;            /* it owes its message an answer (an id, not in
                                a batch): its completion sends it, and done */
@@ -122,9 +123,11 @@ static void push_job(jr_exchange *x, const jr_envelope *e)
         if (x->waiting == NULL && (x->waiting = jr_batch_new()) == NULL)
             jr_exchange_error(x, "not enough memory");
         x->waiting->tag = x->tag;
+        /* its answer goes after those written so far (past the '[') */
+        if ((job->slot = jr_batch_reserve(x->waiting, x->out->len - 1)) < 0)
+            jr_exchange_error(x, "not enough memory");
         job->batch = x->waiting;
         jr_batch_ref(job->batch);
-        job->batch->waiting++;
     }
     x->ep->in_flight++;
     tell_waiting(x->ep);
@@ -215,7 +218,7 @@ static void complete(lua_State *L, lua_State *co, int ok)
     x.owed = !job->answers;   /* a notification was done with when it came */
     if (job->batch != NULL) {
         jr_batch *b = job->batch;
-        int whole = jr_batch_add(b, x.out->data, x.out->len, 1);
+        int whole = jr_batch_answer(b, job->slot, x.out->data, x.out->len);
         x.out->len = 0;
         if (whole < 0 || (whole == 1 && jr_buf_add(x.out, b->parts.data, b->parts.len) != 0))
             jr_exchange_error(&x, "not enough memory");

@@ -7,6 +7,7 @@
 -- loop, and timeouts. A transport attaches the C endpoint to a stream; a
 -- test can wire two endpoints with plain functions.
 local core = require "jsonrpc.core"
+local host = require "jsonrpc.host"
 
 local codes = core.codes
 local request_text = core.request
@@ -15,6 +16,9 @@ local running, yield = coroutine.running, coroutine.yield
 local isyieldable = coroutine.isyieldable
 -- Plain Lua 5.1 cannot yield across pcall at all (LuaJIT and 5.2+ can).
 local yield_needs_no_pcall = _VERSION == "Lua 5.1" and not jit
+-- Inside nginx calls wait on a semaphore and handlers run in light
+-- threads (see jsonrpc.host).
+local in_nginx = host.nginx()
 
 local Endpoint = {}
 Endpoint.__index = Endpoint
@@ -40,7 +44,7 @@ M.local_error = local_error
 -- loop's callbacks: plain 5.1 sees the thread they run on as a coroutine).
 local function waitable_coroutine()
   local co, is_main = running()
-  if co == nil or is_main then return nil end
+  if co == nil or is_main or in_nginx then return nil end
   if isyieldable and not isyieldable() then return nil end
   if yield_needs_no_pcall and co == core.loop_thread() then return nil end
   return co
@@ -56,20 +60,24 @@ function M.new(opts)
   if type(opts) ~= "table" or type(opts.send) ~= "function" then
     error("jsonrpc.endpoint: opts.send must be a function that sends a text", 2)
   end
+  local start, run_jobs = opts.start, nil
+  if start == nil and in_nginx then start, run_jobs = host.job_queue() end
   local self = setmetatable({
     send = opts.send,
     server = opts.server or core.server(),
     wait = opts.wait,          -- transports: runs the loop until done() is true
-    set_timer = opts.set_timer, -- transports: set_timer(ms, fn) -> timer with stop()
+    -- transports: set_timer(ms, fn) -> timer with stop(); nginx has its own
+    set_timer = opts.set_timer or (in_nginx and host.nginx_timer or nil),
     timeout = opts.timeout,    -- seconds a call may wait, by default
     context = opts.context or {},
     schedule = opts.schedule,  -- how a call's waiter is woken: schedule(fn), or at once
+    run_jobs = run_jobs,       -- in nginx: starts the handlers receive filed
   }, Endpoint)
   -- answers go through self.send as it is when they go (it may be replaced)
   self.core = core.endpoint{ server = self.server, send = function(text) return self.send(text) end,
                              context = self.context,
                              on_stray = opts.on_stray, log = opts.log, report = opts.report,
-                             start = opts.start, null = opts.null }
+                             start = start, null = opts.null }
   return self
 end
 
@@ -82,6 +90,7 @@ end
 --- One incoming text: requests, notifications, responses, or a batch.
 function Endpoint:receive(text)
   self.core:receive(text)
+  if self.run_jobs then self.run_jobs() end
 end
 
 --- The calls waiting for a response, and the handlers waiting (their
@@ -98,6 +107,8 @@ end
 local function wake(waiter)
   if waiter.callback then
     waiter.callback()
+  elseif waiter.post then
+    waiter.post()
   elseif waiter.co and coroutine.status(waiter.co) == "suspended" then
     local ok, err = resume(waiter.co)
     if not ok then error(err, 0) end
@@ -160,7 +171,9 @@ end
 function Endpoint:_wait(waiter, records)
   if waiter.done then return end
   local co = waitable_coroutine()
-  if co then
+  if in_nginx and not self.wait then
+    host.nginx_park(waiter)
+  elseif co then
     -- under pcall, a yield that is impossible here fails at once rather
     -- than leaving the call waiting forever (plain 5.1 must yield bare)
     waiter.co = co

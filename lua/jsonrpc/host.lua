@@ -22,6 +22,104 @@ function M.nginx()
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
 end
 
+-- The phases where OpenResty's light threads, sleeps, semaphores and
+-- cosockets may yield.
+local NGINX_YIELDABLE = {
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
+
+--- Inside nginx, whether the current phase may yield.
+function M.nginx_yieldable()
+  return NGINX_YIELDABLE[rawget(_G, "ngx").get_phase()] == true
+end
+
+--- A queue of handler jobs, for endpoints in nginx: start(run, ...) files
+-- a job, because the C receive that starts handlers cannot yield and
+-- ngx.thread.spawn does; run_jobs([threads [, inline]]) then starts what
+-- was filed, each in a light thread of its own where the phase allows one
+-- (collected in `threads` when given), else at once; with `inline`, a
+-- lone job runs in the calling thread. A job that yields in OpenResty's
+-- APIs thus suspends only its own thread.
+function M.job_queue()
+  local jobs = {}
+  local function start(run, ...)
+    jobs[#jobs + 1] = { n = select("#", ...) + 1, run, ... }
+  end
+  -- light threads started without a collector: a finished one stays a
+  -- zombie until its parent waits on it, so each run reaps those of the
+  -- running thread (a long-lived receiver would otherwise pile them up)
+  local children = {}
+  local function reap(ngx)
+    local me, kept = coroutine.running(), {}
+    for i = 1, #children do
+      local child = children[i]
+      if child.parent == me and coroutine.status(child.thread) == "zombie" then
+        ngx.thread.wait(child.thread)
+      else
+        kept[#kept + 1] = child
+      end
+    end
+    children = kept
+  end
+  local function run_jobs(threads, inline)
+    local ngx = rawget(_G, "ngx")
+    local spawn = M.nginx_yieldable() and ngx.thread.spawn
+    if spawn and children[1] then reap(ngx) end
+    while jobs[1] do
+      local filed = jobs
+      jobs = {}
+      local here = inline and #filed == 1
+      for i = 1, #filed do
+        local job = filed[i]
+        if spawn and not here then
+          local thread = spawn(unpack(job, 1, job.n))
+          if threads then threads[#threads + 1] = thread
+          elseif coroutine.status(thread) ~= "dead" then
+            children[#children + 1] = { thread = thread, parent = coroutine.running() }
+          end
+        else
+          job[1](unpack(job, 2, job.n))
+        end
+      end
+    end
+  end
+  local function count() return #jobs end
+  return start, run_jobs, count
+end
+
+-- A one-shot timer for endpoints in nginx (their set_timer):
+-- ngx.timer.at, which stop() turns into a no-op.
+local NginxTimer = {}
+NginxTimer.__index = NginxTimer
+function NginxTimer:stop() self.stopped = true end
+
+function M.nginx_timer(delay_ms, fn)
+  local timer = setmetatable({}, NginxTimer)
+  local ok, err = rawget(_G, "ngx").timer.at(delay_ms / 1000, function(premature)
+    if not premature and not timer.stopped then timer.stopped = true; fn() end
+  end)
+  if not ok then error("jsonrpc: cannot start an nginx timer: " .. tostring(err), 0) end
+  return timer
+end
+
+--- Inside nginx, the wait of a call in a yieldable phase: a semaphore
+-- that the response posts. coroutine.yield cannot serve there: in an
+-- entry thread or a light thread it yields to nginx, which resumes it at
+-- once (the worker would spin). Returns false where nothing may wait
+-- (init, set, filters, log): the call then fails with -32005.
+function M.nginx_park(waiter)
+  if not M.nginx_yieldable() then return false end
+  local sema = require("ngx.semaphore").new(0)
+  waiter.post = function() sema:post(1) end
+  while not waiter.done do
+    local ok, err = sema:wait(86400)
+    if not ok and err ~= "timeout" then break end
+  end
+  waiter.post = nil
+  return true
+end
+
 --- The scheduler callbacks into user code go through, from an option:
 -- a function(fn) that runs fn later, false for none (at once, in the
 -- loop's callback), nil for the host's default (vim.schedule in Neovim).

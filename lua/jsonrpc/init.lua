@@ -85,6 +85,9 @@ do
   function methods.close(server, opts)
     if transport then return transport.close_server(server, opts) end
   end
+  -- inside nginx, handlers may yield in OpenResty's APIs (jsonrpc.ngx
+  -- keeps the C handle for the phases that cannot)
+  if require("jsonrpc.host").nginx() then methods.handle = require("jsonrpc.ngx").handle end
 end
 
 return jsonrpc

@@ -274,6 +274,7 @@ function util.node(args)
   return proc
 end
 
+--- The text of a file, or nil when it cannot be opened.
 local function read_file(path)
   local f = io.open(path)
   if not f then return nil end
@@ -281,6 +282,7 @@ local function read_file(path)
   f:close()
   return text
 end
+util.read_file = read_file
 
 --- Runs a shell command in the background, its stderr into a file; returns
 -- a handle with stderr() (what it wrote so far), signal(name) and

@@ -25,17 +25,7 @@ local M = {}
 
 --- {kind = "tcp", host, port} or {kind = "unix", path}; nil and why.
 function M.parse_url(url)
-  if type(url) ~= "string" then return nil, "URL must be a string" end
-  local host, port = url:match("^tcp://%[([^%]]+)%]:(%d+)$")
-  if not host then host, port = url:match("^tcp://([^:/%[%]]+):(%d+)$") end
-  if host then
-    port = tonumber(port)
-    if port > 65535 then return nil, "port out of range in " .. url end
-    return { kind = "tcp", host = host, port = port }
-  end
-  local path = url:match("^unix://(/.+)$")
-  if path then return { kind = "unix", path = path } end
-  return nil, ("unsupported URL %q (expected tcp://HOST:PORT or unix:///PATH)"):format(url)
+  return require("jsonrpc.url").parse(url)
 end
 
 local function format_url(kind, host, port)
