@@ -35,7 +35,7 @@ endif
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo test mutants fuzz fuzz-short soak bench bench-codec bench-dispatch bench-framing clean
+.PHONY: all deps demo test mutants fuzz fuzz-short soak bench bench-openresty bench-codec bench-dispatch bench-framing clean
 
 all: deps $(MODULE)
 
@@ -86,6 +86,14 @@ bench: all build/bench/loadgen build/bench/floor
 	bench/setup
 	lua5.4 bench/run.lua $(BENCH_ARGS)
 	lua5.4 bench/readme.lua
+	lua5.4 bench/openresty.lua
+
+# nginx with jsonrpc.ngx.serve against nginx with a pure-Lua cjson
+# dispatcher; see bench/openresty.lua. OPENRESTY_ARGS: --pairs N...
+bench-openresty: all
+	$(MAKE) --no-print-directory LUA=luajit
+	bench/setup
+	lua5.4 bench/openresty.lua $(OPENRESTY_ARGS)
 
 bench-codec: all
 	$(LUA_BIN) bench/codec.lua

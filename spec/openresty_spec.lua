@@ -10,6 +10,7 @@ local decode, encode = jsonrpc.decode, jsonrpc.encode
 
 local LOCATIONS = [[
     location = /rpc { content_by_lua_block { require("app").serve() } }
+    location = /rpc_concurrent { content_by_lua_block { require("app").serve{ concurrent = true } } }
     location = /rpc_small { content_by_lua_block { require("app").serve{ max_message_size = 1000 } } }
     location = /rpc_buffered {
       client_body_buffer_size 1k;
@@ -30,6 +31,11 @@ local LOCATIONS = [[
 
 local function request(id, method, params)
   return { jsonrpc = "2.0", id = id, method = method, params = params }
+end
+
+-- Wall-clock seconds.
+local function now()
+  return tonumber((util.sh("date +%s%N"))) / 1e9
 end
 
 -- CPU seconds a process has used (utime + stime, in clock ticks of 100 Hz).
@@ -111,6 +117,19 @@ describe("inside OpenResty", function()
       for i, case in ipairs(cases) do
         assert.equal(i, r[i].id)
         assert.same(case[3], r[i].result)
+      end
+    end)
+
+    it("with concurrent = true, a batch's members wait side by side, still answered in order", function()
+      local batch = {}
+      for i = 1, 5 do batch[i] = request(i, "sleep", { 300 - 50 * i }) end
+      for _, path in ipairs{ "/rpc", "/rpc_concurrent" } do
+        local t0 = now()
+        local r = rpc(path, batch)
+        local took = now() - t0
+        for i = 1, 5 do assert.same({ i, 300 - 50 * i }, { r[i].id, r[i].result }) end
+        if path == "/rpc" then assert.is_true(took >= 0.75, took)   -- 250+200+150+100+50 ms
+        else assert.is_true(took < 0.6, took) end                  -- the longest, 250 ms
       end
     end)
 

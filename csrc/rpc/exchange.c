@@ -19,7 +19,11 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
                       jr_endpoint *ep, int epi, int epv)
 {
     int at;
-    luaL_checkstack(L, 40, "jsonrpc dispatch");
+    /* the exchange's slots and an envelope's; the deeper pushes (params,
+     * decoding, handlers, hooks) check for their own room. Asking for
+     * more would grow every fresh coroutine's stack (OpenResty runs each
+     * request on one), which costs more than the dispatch. */
+    luaL_checkstack(L, 24, "jsonrpc dispatch");
     x->L = L;
     x->srv = srv;
     x->ep = ep;

@@ -181,7 +181,7 @@ static void complete(lua_State *L, lua_State *co, int ok)
     jr_endpoint *ep;
     int jt, epi, failed, result;
     size_t len;
-    luaL_checkstack(L, 40, "jsonrpc dispatch");
+    luaL_checkstack(L, 24, "jsonrpc dispatch");
     if (job->done) {
         lua_settop(L, ok + 2);
         return;
@@ -543,6 +543,7 @@ int jr_invoke(jr_exchange *x, const jr_envelope *e, int entry, int nargs)
 {
     lua_State *L = x->L;
     int first = lua_gettop(L) - nargs;
+    luaL_checkstack(L, 12, "jsonrpc dispatch");   /* fn, a job, start, run, results */
     if (lua_istable(L, entry))
         lua_rawgeti(L, entry, JR_E_FN);
     else

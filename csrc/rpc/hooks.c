@@ -94,6 +94,7 @@ void jr_build_req(jr_exchange *x, const jr_envelope *e)
 {
     lua_State *L = x->L;
     int i;
+    luaL_checkstack(L, 8, "jsonrpc dispatch");
     lua_createtable(L, 0, 5);
     lua_pushvalue(L, e->base + JR_S_METHOD);
     lua_setfield(L, -2, "method");
@@ -125,6 +126,7 @@ void jr_build_req(jr_exchange *x, const jr_envelope *e)
 void jr_report(jr_exchange *x, int req, const char *message, const char *traceback)
 {
     lua_State *L = x->L;
+    luaL_checkstack(L, 8, "jsonrpc dispatch");
     lua_rawgeti(L, x->data, D_ON_ERROR);
     if (lua_isnil(L, -1) && x->epv) {
         lua_pop(L, 1);
@@ -148,6 +150,7 @@ void jr_push_internal_error(jr_exchange *x, int idx, int req)
 {
     lua_State *L = x->L;
     const char *msg, *tb;
+    luaL_checkstack(L, 8, "jsonrpc dispatch");
     idx = jr_absindex(L, idx);
     if (jr_is_failure(L, idx)) {
         lua_rawgeti(L, idx, 1);
@@ -177,6 +180,7 @@ void jr_push_internal_error(jr_exchange *x, int idx, int req)
 void jr_push_thread_error(jr_exchange *x, lua_State *co, int idx, int req)
 {
     lua_State *L = x->L;
+    luaL_checkstack(L, 8, "jsonrpc dispatch");
     idx = jr_absindex(L, idx);
     if (jr_is_error(L, idx)) {
         lua_pushvalue(L, idx);

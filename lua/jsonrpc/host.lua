@@ -36,11 +36,11 @@ end
 
 --- A queue of handler jobs, for endpoints in nginx: start(run, ...) files
 -- a job, because the C receive that starts handlers cannot yield and
--- ngx.thread.spawn does; run_jobs([threads [, inline]]) then starts what
--- was filed, each in a light thread of its own where the phase allows one
--- (collected in `threads` when given), else at once; with `inline`, a
--- lone job runs in the calling thread. A job that yields in OpenResty's
--- APIs thus suspends only its own thread.
+-- ngx.thread.spawn does. run_jobs([here [, threads]]) then starts what was
+-- filed: with `here`, one after another in the calling thread; else each
+-- in a light thread of its own where the phase allows one (collected in
+-- `threads` when given), and at once where it does not. A job that
+-- yields in OpenResty's APIs thus suspends only its own thread.
 function M.job_queue()
   local jobs = {}
   local function start(run, ...)
@@ -62,17 +62,16 @@ function M.job_queue()
     end
     children = kept
   end
-  local function run_jobs(threads, inline)
+  local function run_jobs(here, threads)
     local ngx = rawget(_G, "ngx")
-    local spawn = M.nginx_yieldable() and ngx.thread.spawn
+    local spawn = not here and M.nginx_yieldable() and ngx.thread.spawn
     if spawn and children[1] then reap(ngx) end
     while jobs[1] do
       local filed = jobs
       jobs = {}
-      local here = inline and #filed == 1
       for i = 1, #filed do
         local job = filed[i]
-        if spawn and not here then
+        if spawn then
           local thread = spawn(unpack(job, 1, job.n))
           if threads then threads[#threads + 1] = thread
           elseif coroutine.status(thread) ~= "dead" then

@@ -73,12 +73,13 @@ end
 local c_handle = getmetatable(core.server()).__index.handle
 local wait_thread = ngx and ngx.thread and ngx.thread.wait
 
---- handle(server, text [, context]) -> response | nil: server:handle,
--- with handlers that may yield (ngx.sleep, cosockets, subrequests, light
--- threads). A lone handler runs in the calling thread; a batch's members
--- run in light threads of their own and are answered together, in order.
--- Where the phase cannot yield, it is the C handle.
-function M.handle(server, text, context)
+--- handle(server, text [, context [, concurrent]]) -> response | nil:
+-- server:handle, with handlers that may yield (ngx.sleep, cosockets,
+-- subrequests, light threads). They run in the calling thread, a batch's
+-- members one after another; with `concurrent`, a batch's members run in
+-- light threads of their own, at once. Either way a batch is answered
+-- whole, in order. Where the phase cannot yield, it is the C handle.
+function M.handle(server, text, context, concurrent)
   if not host.nginx_yieldable() then return c_handle(server, text, context) end
   local free = free_slots[server]
   if not free then free = {}; free_slots[server] = free end
@@ -88,13 +89,12 @@ function M.handle(server, text, context)
   local cep = slot.cep
   cep:set_context(context == nil and false or context)
   cep:receive(text)
-  local n = slot.filed()
-  if n == 1 then
-    slot.run_jobs(nil, true)
-  elseif n > 1 then
+  if concurrent and slot.filed() > 1 then
     local threads = {}
-    slot.run_jobs(threads)
+    slot.run_jobs(false, threads)
     for i = 1, #threads do wait_thread(threads[i]) end
+  else
+    slot.run_jobs(true)
   end
   local answer = slot.answer
   slot.answer = nil
@@ -105,13 +105,19 @@ end
 
 -- ---- serve: the content handler ----
 
-local SERVE_OPTS = set_of{ "max_message_size", "context" }
+local SERVE_OPTS = set_of{ "max_message_size", "context", "concurrent" }
 
 -- The media types of JSON-RPC over HTTP, with any charset of UTF-8.
 local JSON_TYPES = { ["application/json"] = true, ["application/json-rpc"] = true,
                      ["application/jsonrequest"] = true }
 
+-- the Content-Types clients send, answered without parsing
+local COMMON_JSON_TYPES = { ["application/json"] = true, ["application/json; charset=utf-8"] = true,
+                            ["application/json;charset=utf-8"] = true,
+                            ["application/json; charset=UTF-8"] = true }
+
 local function is_json_type(value)
+  if COMMON_JSON_TYPES[value] then return true end
   if type(value) ~= "string" then return false end
   local media, params = value:match("^%s*([^;%s]+)%s*(.*)$")
   if not media or not JSON_TYPES[media:lower()] then return false end
@@ -167,9 +173,12 @@ end
 
 --- serve(server [, opts]): answers the request as JSON-RPC over HTTP.
 -- opts: max_message_size (default the listeners' 16 MiB), context
--- (function(ctx) that adds to the handlers' context).
+-- (function(ctx) that adds to the handlers' context), concurrent (a
+-- batch's members each in a light thread, as handle's).
+local NO_OPTS = {}
+
 function M.serve(server, opts)
-  opts = check_opts(opts, SERVE_OPTS, "serve")
+  opts = opts == nil and NO_OPTS or check_opts(opts, SERVE_OPTS, "serve")
   local max = opts.max_message_size or core.defaults.listen_max_message_size
   local req = ngx.req
   local method = req.get_method()
@@ -206,7 +215,7 @@ function M.serve(server, opts)
   end
   local ctx = setmetatable({ var = var, method = method }, Context)
   if opts.context then opts.context(ctx) end
-  local answer = M.handle(server, body, ctx)
+  local answer = M.handle(server, body, ctx, opts.concurrent)
   if answer == nil then
     ngx.status = 204
     return

@@ -36,8 +36,9 @@ local function lua_literal(v)
 end
 
 --- start{http = "directives", server = "directives", params = {...},
--- init = "lua code for init_by_lua"} -> nginx with url, port, prefix,
--- pid, stop(), error_log(), worker_pid()
+-- init = "lua code for init_by_lua", main = "directives", lua_path =
+-- "more;paths;"} -> nginx with url, port, prefix, pid, stop(),
+-- error_log(), worker_pid()
 function M.start(opts)
   local prefix = os.tmpname()
   os.remove(prefix)
@@ -52,13 +53,14 @@ function M.start(opts)
     "load_module /usr/lib/nginx/modules/ndk_http_module.so;",
     "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;",
     "worker_processes 1;",
+    opts.main or "",
     "pid logs/nginx.pid;",
     "error_log logs/error.log info;",
     "events { worker_connections 256; }",
     "http {",
     "  access_log off;",
-    ("  lua_package_path '%s/lua/?.lua;%s/lua/?/init.lua;%s/spec/nginx/?.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;';")
-      :format(root, root, root),
+    ("  lua_package_path '%s%s/lua/?.lua;%s/lua/?/init.lua;%s/spec/nginx/?.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;';")
+      :format(opts.lua_path or "", root, root, root),
     ("  lua_package_cpath '%s/build/luajit/?.so;;';"):format(root),
     ("  client_body_temp_path %s/body;"):format(prefix),
     opts.init and ("  init_by_lua_block { %s }"):format(opts.init) or "",

@@ -1,0 +1,199 @@
+-- OpenResty: nginx with jsonrpc.ngx.serve against nginx with the pure-Lua
+-- cjson dispatcher (bench/lua_dispatcher.lua), one worker each, both
+-- pinned to core 1, and wrk on core 0 with keep-alive (1 thread, 16
+-- connections). Every answer is checked (bench/openresty/wrk.lua): a run
+-- with a wrong one is refused.
+--
+--   lua5.4 bench/openresty.lua [--pairs N] [--seconds S] [--out DIR]
+--
+-- This machine's speed drifts, so the two servers run side by side and
+-- each workload is measured in pairs (--pairs, 7): wrk on one server then
+-- on the other for S seconds (--seconds, 2), in a random order. The table
+-- gives each server's median rate and its worker's CPU per request, and
+-- the median of the paired ratios with their spread. The floor row is
+-- nginx answering a constant text from Lua: what the HTTP part costs,
+-- which bounds any ratio. Prints the goals (1.3x on single calls, 2x on
+-- batches of 100) and writes DIR/openresty.md and DIR/openresty.json
+-- (DIR: bench/results).
+local jsonrpc = require "jsonrpc"
+
+local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+package.path = HERE .. "/../?.lua;" .. package.path
+local nginx = require "spec.support.nginx"
+local util = require "spec.support.util"
+local lsp_like = dofile(HERE .. "/peers/lsp_like.lua")
+local ROOT = nginx.root
+
+local o = { pairs = 7, seconds = 2, out = ROOT .. "/bench/results" }
+do
+  local i = 1
+  while arg[i] do
+    local flag, value = arg[i], arg[i + 1]
+    if flag == "--pairs" then o.pairs = assert(tonumber(value), "--pairs N")
+    elseif flag == "--seconds" then o.seconds = assert(tonumber(value), "--seconds S")
+    elseif flag == "--out" then o.out = value
+    else error("unknown argument " .. tostring(flag) .. " (see the head of bench/openresty.lua)") end
+    i = i + 2
+  end
+end
+
+local function request(id, method, params)
+  return { jsonrpc = "2.0", id = id, method = method, params = params }
+end
+
+local batch = {}
+for i = 1, 100 do batch[i] = request(i, "add", { 1, 2 }) end
+-- name, title, body, the pattern each answer holds, how often
+local WORKLOADS = {
+  { "single", "add, single call (78 B)", request(1, "add", { 1, 2 }), '"result":3[,}]', 1 },
+  { "batch100", "add, batches of 100 (7.8 KB)", batch, '"result":3[,}]', 100 },
+  { "diagnostics", "diagnostics 5.4 KB, single call", request(1, "diagnostics", { lsp_like.diagnostics(17) }),
+    '"result":17[,}]', 1 },
+  { "completion", "completion list 6.4 KB answered", request(1, "complete", { 28 }), '"sortText":"', 28 },
+}
+
+local IMPLS = {
+  { "ours", "jsonrpc.ngx.serve" },
+  { "cjson_dispatcher", "pure Lua on lua-cjson" },
+}
+
+local dir = ROOT .. "/build/bench/openresty"
+os.execute("mkdir -p '" .. dir .. "'")
+for _, wl in ipairs(WORKLOADS) do
+  wl.file = dir .. "/" .. wl[1] .. ".json"
+  local f = assert(io.open(wl.file, "wb"))
+  f:write(jsonrpc.encode(wl[3]))
+  f:close()
+  wl.bytes = #jsonrpc.encode(wl[3])
+end
+
+local function start(impl)
+  return nginx.start{
+    main = "worker_cpu_affinity 10;",
+    lua_path = ("%s/bench/openresty/?.lua;%s/bench/?.lua;%s/bench/peers/?.lua;"):format(ROOT, ROOT, ROOT),
+    server = [[
+      location = /rpc { content_by_lua_block { HANDLER() } }
+      location = /floor { content_by_lua_block {
+        ngx.header["Content-Type"] = "application/json"
+        ngx.header["Content-Length"] = 35
+        ngx.print('{"jsonrpc":"2.0","result":3,"id":1}')
+      } }
+    ]],
+    init = ("HANDLER = require(%q)"):format(impl),
+  }
+end
+
+-- CPU seconds a process has used.
+local function cpu_seconds(pid)
+  local stat = (util.read_file("/proc/" .. pid .. "/stat") or ""):gsub("^.-%) ", "")
+  local f = {}
+  for x in stat:gmatch("%S+") do f[#f + 1] = x end
+  return ((tonumber(f[12]) or 0) + (tonumber(f[13]) or 0)) / 100
+end
+
+-- One wrk run on server n: requests/s and its worker's CPU microseconds
+-- per request, or nil and why.
+local function run_wrk(n, path, wl, seconds)
+  local c0 = cpu_seconds(n.worker)
+  local out = util.sh(("BENCH_BODY=%s BENCH_EXPECT='%s' BENCH_COUNT=%d taskset -c 0 "
+    .. "wrk -t1 -c16 -d%ds --timeout 5s -s %s/bench/openresty/wrk.lua %s%s 2>&1")
+    :format(wl.file, wl[4], wl[5], seconds, ROOT, n.url, path))
+  local cpu = cpu_seconds(n.worker) - c0
+  local rate = tonumber(out:match("Requests/sec:%s*([%d%.]+)"))
+  local count = tonumber(out:match("(%d+) requests in"))
+  local wrong = tonumber(out:match("wrong (%d+)"))
+  local errors = out:match("Non%-2xx or 3xx responses: (%d+)") or out:match("Socket errors: ([^\n]+)")
+  if not rate or not count or wrong == nil then return nil, "wrk: " .. out end
+  if wrong > 0 then return nil, ("%d wrong answers"):format(wrong) end
+  if errors then return nil, "errors: " .. errors end
+  return rate, cpu / count * 1e6
+end
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local m = #s // 2
+  if #s % 2 == 1 then return s[m + 1] end
+  return (s[m] + s[m + 1]) / 2
+end
+
+math.randomseed(os.time())
+local servers = {}
+for _, impl in ipairs(IMPLS) do
+  local n = start(impl[1])
+  n.worker = n.worker_pid()
+  servers[impl[1]] = n
+end
+local function stop_all() for _, n in pairs(servers) do n.stop() end end
+
+local floor_wl = { "floor", "", nil, '"result":3[,}]', 1, file = WORKLOADS[1].file }
+local rows = {}
+for _, wl in ipairs(WORKLOADS) do
+  local row = { wl = wl, rate = { ours = {}, cjson_dispatcher = {} }, cpu = { ours = {}, cjson_dispatcher = {} },
+                ratio = {}, floor = {} }
+  for _, impl in ipairs(IMPLS) do run_wrk(servers[impl[1]], "/rpc", wl, 1) end   -- warm-up
+  for pair = 1, o.pairs do
+    local order = math.random() < 0.5 and { 1, 2 } or { 2, 1 }
+    local got = {}
+    for _, k in ipairs(order) do
+      local name = IMPLS[k][1]
+      local rate, cpu = run_wrk(servers[name], "/rpc", wl, o.seconds)
+      if not rate then
+        local log = servers[name].error_log():sub(-2000)
+        stop_all()
+        error(("%s, %s: %s\n%s"):format(name, wl[1], cpu, log))
+      end
+      got[name] = rate
+      table.insert(row.rate[name], rate)
+      table.insert(row.cpu[name], cpu)
+    end
+    row.ratio[pair] = got.ours / got.cjson_dispatcher
+    io.stderr:write(("%s: pair %d/%d: %.2fx\n"):format(wl[1], pair, o.pairs, row.ratio[pair]))
+  end
+  rows[#rows + 1] = row
+end
+-- the floor: nginx and wrk alone, a constant answer
+local floor_rate, floor_cpu = {}, {}
+for _ = 1, 3 do
+  local rate, cpu = run_wrk(servers.ours, "/floor", floor_wl, o.seconds)
+  if rate then floor_rate[#floor_rate + 1], floor_cpu[#floor_cpu + 1] = rate, cpu end
+end
+stop_all()
+
+local lines = {
+  "# OpenResty: jsonrpc.ngx.serve against a pure-Lua cjson dispatcher",
+  "",
+  ("nginx %s with lua-nginx-module on LuaJIT; each server 1 worker on core 1; wrk -t1 -c16 on "
+   .. "core 0, keep-alive; %d pairs of %d s per workload; every answer checked. `make bench-openresty`.")
+    :format((util.sh("nginx -v 2>&1"):match("nginx/(%S+)") or "?"), o.pairs, o.seconds),
+  "",
+  "| workload | jsonrpc.ngx.serve req/s | CPU/req | cjson dispatcher req/s | CPU/req | paired ratio (min-max) |",
+  "| --- | --- | --- | --- | --- | --- |",
+}
+local summary = {}
+for _, row in ipairs(rows) do
+  local wl = row.wl
+  local r = median(row.ratio)
+  lines[#lines + 1] = ("| %s | %.0f | %.1f us | %.0f | %.1f us | %.2fx (%.2f-%.2f) |"):format(wl[2],
+    median(row.rate.ours), median(row.cpu.ours), median(row.rate.cjson_dispatcher),
+    median(row.cpu.cjson_dispatcher), r, math.min(table.unpack(row.ratio)), math.max(table.unpack(row.ratio)))
+  summary[wl[1]] = { rates = row.rate, cpu_us = row.cpu, ratios = row.ratio, ratio = r, bytes = wl.bytes }
+end
+if #floor_rate > 0 then
+  lines[#lines + 1] = ("| floor: nginx answering a constant from Lua | %.0f | %.1f us | | | |")
+    :format(median(floor_rate), median(floor_cpu))
+  summary.floor = { rates = floor_rate, cpu_us = floor_cpu }
+end
+local single, batched = summary.single.ratio, summary.batch100.ratio
+lines[#lines + 1] = ""
+lines[#lines + 1] = ("Goals: single calls at least 1.3x: %.2fx, %s; batches of 100 at least 2x: %.2fx, %s.")
+  :format(single, single >= 1.3 and "met" or "NOT met", batched, batched >= 2 and "met" or "NOT met")
+local text = table.concat(lines, "\n") .. "\n"
+io.write(text)
+local f = assert(io.open(o.out .. "/openresty.md", "w"))
+f:write(text)
+f:close()
+f = assert(io.open(o.out .. "/openresty.json", "w"))
+f:write(jsonrpc.encode(summary))
+f:close()
