@@ -44,6 +44,7 @@ local MODULE_PAGES = {
     spawn = "docs/connection.md", run = "docs/connection.md",
   },
   ["jsonrpc.core"] = { default = "docs/internals.md", heading_name = "core" },
+  ["jsonrpc.ngx"] = { default = "docs/openresty.md" },
 }
 local DEFAULT_MODULE_PAGE = "docs/internals.md"
 
