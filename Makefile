@@ -35,7 +35,7 @@ endif
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo test mutants fuzz fuzz-short soak bench bench-openresty bench-codec bench-dispatch bench-framing clean
+.PHONY: all deps demo plugin test mutants fuzz fuzz-short soak bench bench-openresty bench-codec bench-dispatch bench-framing clean
 
 all: deps $(MODULE)
 
@@ -78,6 +78,17 @@ fuzz-short: deps
 # scripts/soak. Not part of `make test`.
 soak: all build/bench/soak
 	@scripts/soak $(SOAK_SECONDS)
+
+# A Neovim plugin: lua/jsonrpc/*.lua and lua/jsonrpc/core.so (the LuaJIT
+# build) under PLUGIN_DIR; add it to 'runtimepath' (or a package manager's
+# directory) and require "jsonrpc" works with no path edits.
+PLUGIN_DIR ?= build/nvim-plugin
+plugin:
+	$(MAKE) --no-print-directory LUA=luajit
+	rm -rf $(PLUGIN_DIR)/lua/jsonrpc
+	mkdir -p $(PLUGIN_DIR)/lua
+	cp -R lua/jsonrpc $(PLUGIN_DIR)/lua/jsonrpc
+	cp build/luajit/jsonrpc/core.so $(PLUGIN_DIR)/lua/jsonrpc/core.so
 
 # Against peers (vscode-jsonrpc, pure Lua on luv + cjson, the floor); see
 # bench/run.lua. BENCH_ARGS passes options (--runs 5, --only ours,floor...).

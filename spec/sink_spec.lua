@@ -26,7 +26,8 @@ describe("the sink a driver implements", function()
       "waiting 3",                -- the batch: member 4 waits, member 5 answered
       "done 5",                   -- a response is done at once
       "resume batch member",
-      'put 4 [{"jsonrpc":"2.0","result":5,"id":5},{"jsonrpc":"2.0","result":4,"id":4}]',
+      -- in request order, though member 5 was answered first
+      'put 4 [{"jsonrpc":"2.0","result":4,"id":4},{"jsonrpc":"2.0","result":5,"id":5}]',
       "done 4",
       "waiting 2",
       "resume notification",
