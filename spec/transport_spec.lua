@@ -335,9 +335,11 @@ describe("the loop shared with luv", function()
   it("lets uv.walk see our handles", function()
     local conn = assert(jsonrpc.connect(listener.url))
     local ours = 0
+    -- the C driver's handles name themselves; the luv driver's are luv's
+    local mine = require("jsonrpc.transport.driver").default_name() == "luv" and "^uv_tcp_t" or "^jsonrpc%."
     uv.walk(function(h)
       local name = tostring(h)
-      if name:find("^jsonrpc%.") then
+      if name:find(mine) then
         ours = ours + 1
         assert.is_false(h:is_closing())
       end
@@ -363,6 +365,43 @@ describe("the loop shared with luv", function()
     local out = p:read("*a")
     p:close()
     assert.matches("^ok exit=0", out)
+  end)
+end)
+
+describe("the luv driver", function()
+  it("is not the default where luv runs the libuv we link (Debian's luv does)", function()
+    local core = require "jsonrpc.core"
+    assert.is_true(core.same_libuv())
+    local expected = os.getenv("JSONRPC_DRIVER") or "c"
+    assert.equal(expected, require("jsonrpc.transport.driver").default_name())
+  end)
+
+  it("serves and calls through luv's handles with driver = \"luv\", framing and dispatch in C", function()
+    local server = jsonrpc.server()
+    server:method("add", function(a, b) return a + b end)
+    local l = assert(server:listen("tcp://127.0.0.1:0", { driver = "luv" }))
+    local conn = assert(jsonrpc.connect(l.url, { driver = "luv", framing = "content-length" }))
+    local names = {}
+    uv.walk(function(h) names[#names + 1] = tostring(h) end)
+    local ours, luvs = 0, 0
+    for _, name in ipairs(names) do
+      if name:find("^jsonrpc%.stream") then ours = ours + 1 end
+      if name:find("^uv_tcp_t") then luvs = luvs + 1 end
+    end
+    assert.equal(0, ours)
+    assert.is_true(luvs >= 3)   -- the listener and both ends
+    local result
+    conn:call("add", { 2, 3 }, function(r) result = r end)
+    assert.is_true(util.run_until(function() return result ~= nil end, 2000))
+    assert.equal(5, result)
+    conn:close()
+    l:close()
+    server:close()
+  end)
+
+  it("refuses a driver it does not have", function()
+    assert.has_error(function() jsonrpc.connect("tcp://127.0.0.1:1", { driver = "libevent" }) end,
+      'driver must be "c" or "luv", not libevent')
   end)
 end)
 

@@ -101,6 +101,13 @@ void jr_framer_shrink(jr_framer *f);
 const char *jr_framer_error(const jr_framer *f);
 /* 1 when the last framing error was a message over max_message_size. */
 int jr_framer_too_big(const jr_framer *f);
+
+/* The answer to the framer's error, as the peer is told it (once, with id
+ * null): -32600 for a message over the size limit, -32700 for a broken
+ * frame, the reason in the message; unframed, into text. Returns its
+ * length (stream_frame.c). */
+#define JR_REFUSAL_MAX (JR_FRAMER_ERRLEN * 2 + 128)
+size_t jr_framer_refusal(const jr_framer *f, char text[JR_REFUSAL_MAX]);
 /* 1 when a framing error has made the framer unusable until reset. */
 int jr_framer_broken(const jr_framer *f);
 /* Bytes held and not yet returned as messages. */

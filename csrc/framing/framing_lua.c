@@ -98,6 +98,56 @@ static int l_frame(lua_State *L)
     return 1;
 }
 
+/* framer:push(bytes) -> nil | err: buffers bytes without taking the
+ * messages out (framer:next or an endpoint's receive_from does). */
+static int l_push(lua_State *L)
+{
+    jr_framer *f = check_framer(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    int r = jr_framer_feed(f, s, n);
+    if (r == JR_FRAMER_NOMEM)
+        return luaL_error(L, "not enough memory");
+    if (r != 0) {
+        lua_pushstring(L, jr_framer_error(f));
+        return 1;
+    }
+    return 0;
+}
+
+/* framer:next() -> message | nil [, err]: the next complete message. */
+static int l_next(lua_State *L)
+{
+    jr_framer *f = check_framer(L);
+    const char *msg;
+    size_t len;
+    int r = jr_framer_next(f, &msg, &len);
+    if (r == 1) {
+        lua_pushlstring(L, msg, len);
+        return 1;
+    }
+    lua_pushnil(L);
+    if (r == 0) {
+        jr_framer_shrink(f);
+        return 1;
+    }
+    lua_pushstring(L, jr_framer_error(f));
+    return 2;
+}
+
+/* framer:refusal() -> text | nil: the answer to the last framing error. */
+static int l_refusal(lua_State *L)
+{
+    jr_framer *f = check_framer(L);
+    char text[JR_REFUSAL_MAX];
+    if (jr_framer_error(f)[0] == '\0') {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, text, jr_framer_refusal(f, text));
+    return 1;
+}
+
 static int l_buffered(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)jr_framer_buffered(check_framer(L)));
@@ -149,6 +199,9 @@ void jr_framing_open(lua_State *L)
     static const luaL_Reg methods[] = {
         { "feed", l_feed },
         { "frame", l_frame },
+        { "refusal", l_refusal },
+        { "push", l_push },
+        { "next", l_next },
         { "buffered", l_buffered },
         { "kind", l_kind },
         { "reset", l_reset },

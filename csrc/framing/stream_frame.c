@@ -68,23 +68,28 @@ const char *jr_stream_layer_check(const jr_layer *l, const char *text, size_t le
 /* A framing error is answered once with id null, while our side of the
  * framing can still be written (it always can: only the peer's broke):
  * -32600 for a message over the size limit, -32700 for a broken frame,
- * with the reason in the message. */
-int jr_stream_layer_refuse(jr_layer *l, jr_buf *out)
+ * with the reason in the message. Writes the text (unframed) into text;
+ * returns its length. */
+size_t jr_framer_refusal(const jr_framer *f, char text[JR_REFUSAL_MAX])
 {
-    const jr_framer *f = FRAMER(l);
     const char *why = jr_framer_error(f);
     int too_big = jr_framer_too_big(f);
-    char text[JR_FRAMER_ERRLEN * 2 + 128];
-    size_t n = (size_t)snprintf(text, sizeof text,
+    size_t n = (size_t)snprintf(text, JR_REFUSAL_MAX,
                                 "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":%d,\"message\":\"%s: ",
                                 too_big ? -32600 : -32700,
                                 too_big ? "Invalid Request" : "Parse error");
-    for (; *why != '\0' && n < sizeof text - 40; why++) {
+    for (; *why != '\0' && n < JR_REFUSAL_MAX - 40; why++) {
         if (*why == '"' || *why == '\\')
             text[n++] = '\\';
         text[n++] = (unsigned char)*why < 0x20 ? '?' : *why;
     }
-    n += (size_t)snprintf(text + n, sizeof text - n, "\"},\"id\":null}");
-    return jr_stream_layer_frame(l, out, text, n);
+    n += (size_t)snprintf(text + n, JR_REFUSAL_MAX - n, "\"},\"id\":null}");
+    return n;
 }
 
+int jr_stream_layer_refuse(jr_layer *l, jr_buf *out)
+{
+    char text[JR_REFUSAL_MAX];
+    size_t n = jr_framer_refusal(FRAMER(l), text);
+    return jr_stream_layer_frame(l, out, text, n);
+}

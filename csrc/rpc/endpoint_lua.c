@@ -18,6 +18,7 @@
 #include "common/options.h"
 #include "errors.h"
 #include "exchange.h"
+#include "framing/framing.h"
 #include "request.h"
 
 #define MAX_TIMED_OUT 4096   /* ids remembered for their late responses */
@@ -93,6 +94,40 @@ static int l_receive(lua_State *L)
     text = luaL_checklstring(L, 2, &n);
     jr_endpoint_receive(L, 1, text, n, 0);
     return 0;
+}
+
+/* cep:receive_from(framer [, max]) -> taken [, err]: dispatches up to max
+ * (all when absent or 0) of the messages the framer holds, in place, with
+ * no Lua string made of them; err is a framing error, where it stops
+ * (ndjson goes on past it at the next call; the others stay broken). */
+static int l_receive_from(lua_State *L)
+{
+    jr_framer *f;
+    const char *msg, *err = NULL;
+    size_t len;
+    lua_Integer max, taken = 0;
+    int r;
+    (void)check_endpoint(L);
+    f = (jr_framer *)luaL_checkudata(L, 2, "jsonrpc.framer");
+    max = luaL_optinteger(L, 3, 0);
+    while (max <= 0 || taken < max) {
+        r = jr_framer_next(f, &msg, &len);
+        if (r == 0) {
+            jr_framer_shrink(f);
+            break;
+        }
+        if (r != 1) {   /* the caller answers it, then calls again if it recovers */
+            err = jr_framer_error(f);
+            break;
+        }
+        taken++;
+        jr_endpoint_receive(L, 1, msg, len, 0);
+    }
+    lua_pushinteger(L, taken);
+    if (err == NULL)
+        return 1;
+    lua_pushstring(L, err);
+    return 2;
 }
 
 /* Pushes the raw id text of a call id (a number from request()). */
@@ -252,6 +287,7 @@ void jr_endpoint_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"receive", l_receive},
+        {"receive_from", l_receive_from},
         {"expect", l_expect},
         {"forget", l_forget},
         {"fail_all", l_fail_all},

@@ -19,15 +19,19 @@ static size_t fd_room(void)
                                                   : (size_t)rl.rlim_cur / 2;
 }
 
+size_t jr_limits_default_max(void)
+{
+    size_t room = fd_room();
+    return JR_LISTEN_MAX_CONNECTIONS < room ? JR_LISTEN_MAX_CONNECTIONS : room;
+}
+
 jr_limits *jr_limits_new(size_t max_connections, size_t max_per_address, size_t max_held)
 {
     jr_limits *lim = (jr_limits *)calloc(1, sizeof *lim);
     if (lim == NULL)
         return NULL;
-    if (max_connections == 0) {
-        size_t room = fd_room();
-        max_connections = JR_LISTEN_MAX_CONNECTIONS < room ? JR_LISTEN_MAX_CONNECTIONS : room;
-    }
+    if (max_connections == 0)
+        max_connections = jr_limits_default_max();
     lim->refs = 1;
     lim->max_connections = max_connections;
     lim->max_per_address = max_per_address;

@@ -36,6 +36,10 @@ typedef struct jr_limits {
  * of memory. max_connections 0 is the default: JR_LISTEN_MAX_CONNECTIONS,
  * lowered to the process's fd limit less a reserve when that is smaller. */
 jr_limits *jr_limits_new(size_t max_connections, size_t max_per_address, size_t max_held);
+
+/* max_connections when none is given: JR_LISTEN_MAX_CONNECTIONS, or the
+ * fd limit less a reserve when that is smaller. */
+size_t jr_limits_default_max(void);
 void jr_limits_unref(jr_limits *lim);
 
 /* The address of a connected TCP socket (len 0 for others). */

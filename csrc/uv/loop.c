@@ -178,8 +178,50 @@ static int l_loop_thread(lua_State *L)
     return 1;
 }
 
+/* core.same_libuv() -> whether luv runs the libuv this module links, or
+ * nil when luv is not loaded. luv's copy is the uv_run seen from the
+ * object luv's own code is in (luv.so, which links libuv.so, or an editor
+ * that links both statically); when that object cannot be opened or has
+ * no uv_run to show, they are taken to differ. */
+static int l_same_libuv(lua_State *L)
+{
+    void *ctx, *handle, *theirs = NULL;
+    Dl_info info;
+    jr_luv_ctx *luv;
+    if (luv_loop_of(L, &ctx) == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luv = (jr_luv_ctx *)ctx;
+    if (luv->cb_pcall != NULL && dladdr((void *)luv->cb_pcall, &info) != 0 && info.dli_fname != NULL
+        && (handle = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD)) != NULL) {
+        theirs = dlsym(handle, "uv_run");
+        dlclose(handle);
+    }
+    lua_pushboolean(L, theirs != NULL && theirs == (void *)uv_run);
+    return 1;
+}
+
+/* core.strerror(name) -> message | nil: libuv's message for an error
+ * name ("ECONNREFUSED" -> "connection refused"), for the luv driver,
+ * whose callbacks give only the name. */
+static int l_strerror(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+#define JR_ERRNO_CASE(code, msg) \
+    if (strcmp(name, #code) == 0) { lua_pushstring(L, msg); return 1; }
+    UV_ERRNO_MAP(JR_ERRNO_CASE)
+#undef JR_ERRNO_CASE
+    lua_pushnil(L);
+    return 1;
+}
+
 void jr_loop_open(lua_State *L)
 {
+    lua_pushcfunction(L, l_strerror);
+    lua_setfield(L, -2, "strerror");
+    lua_pushcfunction(L, l_same_libuv);
+    lua_setfield(L, -2, "same_libuv");
     lua_pushcfunction(L, l_run);
     lua_setfield(L, -2, "run");
     lua_pushcfunction(L, l_loop_thread);

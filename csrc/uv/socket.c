@@ -393,8 +393,18 @@ static int l_connect(lua_State *L)
     return 1;
 }
 
+/* core.default_max_connections() -> n: a listener's max_connections when
+ * none is given (the luv driver's listeners take it too). */
+static int l_default_max_connections(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)jr_limits_default_max());
+    return 1;
+}
+
 void jr_socket_open(lua_State *L)
 {
+    lua_pushcfunction(L, l_default_max_connections);
+    lua_setfield(L, -2, "default_max_connections");
     static const luaL_Reg methods[] = {
         {"address", l_address},
         {"connections", l_connections},

@@ -21,5 +21,20 @@ H.run(function()
   H.check("jsonrpc.encode", jsonrpc.encode{ 1, vim.NIL } == "[1,null]")
   conn:close()
   l:close()
+  -- the luv driver: vim.loop's Lua API does the I/O, handlers still
+  -- scheduled where vim.api works
+  local ll = assert(server:listen("tcp://127.0.0.1:0", { driver = "luv" }))
+  local lc = assert(jsonrpc.connect(ll.url, { driver = "luv" }))
+  local via_luv
+  lc:call("lines", nil, function(r) via_luv = r end)
+  H.check("with driver = \"luv\" too", H.wait(5000, function() return via_luv ~= nil end)
+    and via_luv == 1, via_luv)
+  local co_result
+  local co = coroutine.wrap(function() co_result = lc:call("lines") end)
+  co()
+  H.check("and calls in a coroutine", H.wait(5000, function() return co_result ~= nil end)
+    and co_result == 1, co_result)
+  lc:close()
+  ll:close()
   H.finish()
 end)

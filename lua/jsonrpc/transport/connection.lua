@@ -5,6 +5,7 @@
 local core = require "jsonrpc.core"
 local endpoint = require "jsonrpc.endpoint"
 local host = require "jsonrpc.host"
+local drivers = require "jsonrpc.transport.driver"
 
 local codes = core.codes
 local local_error = endpoint.local_error
@@ -20,7 +21,7 @@ local DEFAULT_MAX_IN_FLIGHT = 128   -- handlers waiting at once, per connection
 -- raises rather than being ignored.
 local CONNECTION_OPTS = { "framing", "max_message_size", "on_close", "on_error", "on_stray",
   "timeout", "max_in_flight", "write_high_water", "frame_timeout", "idle_timeout", "send_timeout",
-  "start", "wait", "null", "schedule" }
+  "start", "wait", "null", "schedule", "driver" }
 local OPTS = {
   connect = { "server" },
   listen = { "on_connection", "max_connections", "max_connections_per_address", "max_buffered_bytes" },
@@ -69,7 +70,7 @@ local function await(done, set_wake, schedule)
   end
   if has_luv and luv.loop_mode and luv.loop_mode() then return false end
   while not done() do
-    local ok, alive = pcall(core.run, "once")
+    local ok, alive = pcall(drivers.of().run, "once")
     if not ok or (not alive and not done()) then break end
   end
   return done()
@@ -91,7 +92,8 @@ local LOG_BURST = 5   -- messages a reporter passes on per second
 --- A reporter: passes messages to on_error (default: a line on stderr),
 -- at most LOG_BURST a second, so that a peer provoking errors cannot
 -- flood the log; one line then says how many were left out.
-local function new_reporter(on_error)
+local function new_reporter(on_error, driver)
+  local timer_of = (driver or drivers.of()).timer
   local sink = on_error or host.error_sink()
                or function(message) io.stderr:write("jsonrpc: ", message, "\n") end
   local second, count, dropped, timer = nil, 0, 0, nil
@@ -106,7 +108,7 @@ local function new_reporter(on_error)
     if count <= LOG_BURST then return pass(message) end
     dropped = dropped + 1
     if timer then return end
-    timer = core.timer(1000, function()
+    timer = timer_of(1000, function()
       timer = nil
       local n = dropped
       dropped = 0
@@ -122,7 +124,8 @@ end
 local function wrap(stream, opts, transport)
   local conn
   local high_water = stream:high_water(opts.write_high_water)
-  local reporter = opts.reporter or new_reporter(opts.on_error)
+  local driver = drivers.of(opts.driver)
+  local reporter = opts.reporter or new_reporter(opts.on_error, driver)
   local schedule = host.scheduler(host.schedule_option(opts.schedule, opts.server))
   conn = endpoint.new{
     send = function(text)
@@ -143,7 +146,7 @@ local function wrap(stream, opts, transport)
     schedule = schedule,
     wait = opts.wait or (host.neovim() and host.neovim_wait) or run_until,
     null = opts.null,   -- what null decodes to on this connection
-    set_timer = core.timer,
+    set_timer = driver.timer,
     timeout = opts.timeout,
     -- its handlers' plain errors, when the server has no on_error hook
     log = function(message, traceback)
@@ -266,7 +269,7 @@ local function connection_opts(server, opts, timeouts)
   return { server = server, on_stray = opts.on_stray, on_error = opts.on_error,
            on_close = opts.on_close, timeout = opts.timeout,
            max_in_flight = opts.max_in_flight, start = opts.start, wait = opts.wait,
-           null = opts.null, schedule = opts.schedule,
+           null = opts.null, schedule = opts.schedule, driver = opts.driver,
            write_high_water = opts.write_high_water or (timeouts and timeouts.listen_write_high_water),
            frame_timeout = timeout("frame_timeout"), idle_timeout = timeout("idle_timeout"),
            send_timeout = timeout("send_timeout") }

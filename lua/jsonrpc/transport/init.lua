@@ -12,6 +12,7 @@ local endpoint = require "jsonrpc.endpoint"
 local connection = require "jsonrpc.transport.connection"
 local process = require "jsonrpc.transport.process"
 local hostenv = require "jsonrpc.host"
+local drivers = require "jsonrpc.transport.driver"
 
 local codes = core.codes
 local defaults = core.defaults
@@ -81,7 +82,7 @@ end
 local function connect_to(kind, where, port, opts)
   local framing, max = framing_of(opts)
   local state = {}
-  local ok, err, errno = core.connect(kind, where, port, framing, max,
+  local ok, err, errno = drivers.of(opts.driver).connect(kind, where, port, framing, max,
     settling(state, function(stream, cerr, cerrno)
       if stream then state.conn = wrap(stream, opts, kind) else state.err, state.errno = cerr, cerrno end
     end))
@@ -142,7 +143,8 @@ function M.listen(server, url, opts)
   local state = state_of(server)
   local conn_opts = connection_opts(server, opts, defaults)
   -- the listener's connections share one reporter, and so one rate limit
-  conn_opts.reporter = new_reporter(opts.on_error)
+  local driver = drivers.of(opts.driver)
+  conn_opts.reporter = new_reporter(opts.on_error, driver)
   local limits = { max_connections = opts.max_connections, on_error = conn_opts.reporter,
                    max_connections_per_address = opts.max_connections_per_address,
                    max_buffered_bytes = opts.max_buffered_bytes }
@@ -150,7 +152,7 @@ function M.listen(server, url, opts)
   local on_connection = opts.on_connection
                         and hostenv.deferred(hostenv.scheduler(hostenv.schedule_option(opts.schedule, server)),
                                              opts.on_connection)
-  local listener, err, errno = core.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
+  local listener, err, errno = driver.listen(u.kind, u.host or u.path, u.port or 0, framing, max,
     function(stream)
       local conn = wrap(stream, conn_opts, u.kind)
       state.connections[conn] = true
@@ -188,7 +190,7 @@ function M.run(mode)
     error("jsonrpc.run: Neovim runs the event loop itself; connections and listeners work "
           .. "without it (wait with vim.wait, or in a coroutine)", 2)
   end
-  return core.run(mode)
+  return drivers.of().run(mode)
 end
 
 return M

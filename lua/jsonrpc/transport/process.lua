@@ -6,6 +6,7 @@ local core = require "jsonrpc.core"
 local endpoint = require "jsonrpc.endpoint"
 local connection = require "jsonrpc.transport.connection"
 local host = require "jsonrpc.host"
+local drivers = require "jsonrpc.transport.driver"
 
 local codes = core.codes
 local local_error = endpoint.local_error
@@ -24,7 +25,7 @@ local M = {}
 function M.stdio(server, opts)
   opts = check_opts(opts, "stdio")
   local framing, max = framing_of(opts)
-  local stream, err, errno = core.stdio(framing, max)
+  local stream, err, errno = drivers.of(opts.driver).stdio(framing, max)
   if not stream then return nil, local_error(codes.CONNECTION_FAILED, err, errno) end
   local conn = wrap(stream, connection_opts(server, opts), "stdio")
   if opts.guard_print ~= false then
@@ -80,7 +81,7 @@ function M.spawn(cmd, opts)
       end
     end
   end
-  local stream, process, errno = core.spawn(cmd[1], args, framing, max, opts.stderr or "inherit",
+  local stream, process, errno = drivers.of(opts.driver).spawn(cmd[1], args, framing, max, opts.stderr or "inherit",
     function(code, signal)
       local conn = holder.conn
       conn.exit_code, conn.exit_signal = code, signal
