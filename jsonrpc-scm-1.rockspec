@@ -58,6 +58,8 @@ build = {
     ["jsonrpc.transport"] = "lua/jsonrpc/transport/init.lua",
     ["jsonrpc.transport.connection"] = "lua/jsonrpc/transport/connection.lua",
     ["jsonrpc.transport.process"] = "lua/jsonrpc/transport/process.lua",
+    ["jsonrpc.transport.driver"] = "lua/jsonrpc/transport/driver.lua",
+    ["jsonrpc.transport.luv_driver"] = "lua/jsonrpc/transport/luv_driver.lua",
     ["jsonrpc.core"] = {
       sources = {
         "csrc/core.c",

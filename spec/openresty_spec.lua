@@ -229,15 +229,17 @@ describe("inside OpenResty", function()
                     "hi, Ada", "yo, Ada", -32001 }, decode(text))
     end)
 
-    it("a call whose wait cannot progress fails at once (-32005), and libuv's connect refuses", function()
+    it("a call whose wait cannot progress fails at once (-32005), and the libuv transports refuse", function()
       local worker = n.worker_pid()
       local before = cpu_seconds(worker)
       local status, text = post("/wait_fn", "")
       assert.equal(200, status, text)
       local r = decode(text)
       assert.equal(-32005, r.code)
-      assert.is_false(r.connect_ok)
-      assert.truthy(r.connect:find("cannot run inside nginx (phase content)", 1, true), r.connect)
+      for _, name in ipairs{ "connect", "listen", "spawn", "stdio", "run" } do
+        assert.truthy(r.refused[name]:find("cannot run inside nginx (phase content)", 1, true),
+          name .. ": " .. r.refused[name])
+      end
       os.execute("sleep 0.5")
       -- no spin: the worker is idle once answered
       assert.is_true(cpu_seconds(worker) - before < 0.3)

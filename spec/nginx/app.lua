@@ -112,12 +112,23 @@ function M.endpoints()
 end
 
 -- An endpoint whose host wait cannot make progress: the call fails at
--- once (-32005) instead of spinning the worker.
+-- once (-32005) instead of spinning the worker; the libuv transports
+-- refuse to start inside nginx.
 function M.wait_fn()
   local ep = jsonrpc.endpoint{ send = function() end, wait = function() end }
   local _, err = ep:try_call("nothing")
-  local ok, cerr = pcall(jsonrpc.connect, "tcp://127.0.0.1:1")
-  ngx.print(jsonrpc.encode{ code = err and err.code, connect_ok = ok, connect = tostring(cerr) })
+  local refused = {}
+  for name, fn in pairs{
+    connect = function() return jsonrpc.connect("tcp://127.0.0.1:1") end,
+    listen = function() return server:listen("tcp://127.0.0.1:0") end,
+    spawn = function() return jsonrpc.spawn({ "true" }) end,
+    stdio = function() return jsonrpc.stdio(server) end,
+    run = function() return jsonrpc.run("nowait") end,
+  } do
+    local ok, why = pcall(fn)
+    refused[name] = not ok and tostring(why) or "not refused"
+  end
+  ngx.print(jsonrpc.encode{ code = err and err.code, refused = refused })
 end
 
 -- The cosocket client against the plain-Lua peer: 100 calls from 4
