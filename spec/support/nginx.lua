@@ -37,8 +37,10 @@ end
 
 --- start{http = "directives", server = "directives", params = {...},
 -- init = "lua code for init_by_lua", main = "directives", lua_path =
--- "more;paths;"} -> nginx with url, port, prefix, pid, stop(),
--- error_log(), worker_pid()
+-- "more;paths;", wrap = "a command nginx runs under"} -> nginx with url,
+-- port, prefix, pid, stop(), error_log(), worker_pid(). With wrap
+-- (valgrind, say) nginx runs as one process in the foreground, in the
+-- background of the shell.
 function M.start(opts)
   local prefix = os.tmpname()
   os.remove(prefix)
@@ -53,6 +55,7 @@ function M.start(opts)
     "load_module /usr/lib/nginx/modules/ndk_http_module.so;",
     "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;",
     "worker_processes 1;",
+    opts.wrap and "master_process off; daemon off;" or "",
     opts.main or "",
     "pid logs/nginx.pid;",
     "error_log logs/error.log info;",
@@ -72,10 +75,14 @@ function M.start(opts)
     "}",
   }, "\n")
   write(prefix .. "/conf/nginx.conf", conf)
-  local out, code = util.sh(("nginx -p %s/ -c conf/nginx.conf 2>&1"):format(prefix))
-  assert(code == 0, "nginx did not start: " .. out .. (read(prefix .. "/logs/error.log") or ""))
+  if opts.wrap then
+    os.execute(("(%s nginx -p %s/ -c conf/nginx.conf >%s/logs/wrapped.log 2>&1 &)"):format(opts.wrap, prefix, prefix))
+  else
+    local out, code = util.sh(("nginx -p %s/ -c conf/nginx.conf 2>&1"):format(prefix))
+    assert(code == 0, "nginx did not start: " .. out .. (read(prefix .. "/logs/error.log") or ""))
+  end
   local pid
-  for _ = 1, 100 do
+  for _ = 1, opts.wrap and 600 or 100 do
     pid = tonumber((read(prefix .. "/logs/nginx.pid") or ""):match("%d+"))
     if pid then break end
     os.execute("sleep 0.05")
@@ -84,6 +91,7 @@ function M.start(opts)
   local nginx = { prefix = prefix, port = port, pid = pid, url = "http://127.0.0.1:" .. port }
   function nginx.error_log() return read(prefix .. "/logs/error.log") or "" end
   function nginx.worker_pid()
+    if opts.wrap then return pid end   -- one process
     for _ = 1, 100 do
       local w = tonumber(util.sh("pgrep -P " .. pid):match("%d+"))
       if w then return w end
@@ -99,8 +107,8 @@ function M.start(opts)
     os.execute("kill -9 " .. pid .. " 2>/dev/null")
     os.execute("rm -rf " .. prefix)
   end
-  -- ready once the port answers
-  for _ = 1, 100 do
+  -- ready once the port answers (valgrind takes its time)
+  for _ = 1, opts.wrap and 600 or 100 do
     local _, c = util.sh(("curl -s -o /dev/null --max-time 1 %s/"):format(nginx.url))
     if c == 0 then break end
     os.execute("sleep 0.05")
