@@ -22,8 +22,13 @@ M.read = read
 
 --- A free loopback port (bound, read, released).
 function M.free_port()
-  local out = util.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
-  return assert(tonumber(out:match("%d+")))
+  local uv = require "luv"
+  local tcp = uv.new_tcp()
+  assert(tcp:bind("127.0.0.1", 0))
+  local port = tcp:getsockname().port
+  tcp:close()
+  uv.run("nowait")   -- let the close finish (Debian's luv 1.44 crashes at exit on a pending one)
+  return port
 end
 
 local function lua_literal(v)
@@ -92,9 +97,12 @@ function M.start(opts)
   function nginx.error_log() return read(prefix .. "/logs/error.log") or "" end
   function nginx.worker_pid()
     if opts.wrap then return pid end   -- one process
+    -- the child of the master, from /proc (no procps needed)
     for _ = 1, 100 do
-      local w = tonumber(util.sh("pgrep -P " .. pid):match("%d+"))
-      if w then return w end
+      for entry in util.sh("ls /proc"):gmatch("%d+") do
+        local stat = read("/proc/" .. entry .. "/stat")
+        if stat and tonumber(stat:match("^%d+ %b() %S+ (%d+)")) == pid then return tonumber(entry) end
+      end
       os.execute("sleep 0.05")
     end
   end
