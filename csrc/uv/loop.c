@@ -178,22 +178,40 @@ static int l_loop_thread(lua_State *L)
     return 1;
 }
 
+/* The C function luv's module table has as `run`, or NULL. */
+static lua_CFunction luv_run_function(lua_State *L)
+{
+    lua_CFunction fn = NULL;
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "luv");
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "run");
+            fn = lua_tocfunction(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return fn;
+}
+
 /* core.same_libuv() -> whether luv runs the libuv this module links, or
  * nil when luv is not loaded. luv's copy is the uv_run seen from the
- * object luv's own code is in (luv.so, which links libuv.so, or an editor
- * that links both statically); when that object cannot be opened or has
- * no uv_run to show, they are taken to differ. */
+ * object luv's code is in (luv.so, which links libuv.so, or an editor
+ * that links both statically): found from luv's own `run`, not from its
+ * callback wrapper, which a host replaces with one of its own. When that
+ * object cannot be opened or shows no uv_run, they are taken to differ. */
 static int l_same_libuv(lua_State *L)
 {
     void *ctx, *handle, *theirs = NULL;
     Dl_info info;
-    jr_luv_ctx *luv;
-    if (luv_loop_of(L, &ctx) == NULL) {
+    lua_CFunction run;
+    if (luv_loop_of(L, &ctx) == NULL || (run = luv_run_function(L)) == NULL) {
         lua_pushnil(L);
         return 1;
     }
-    luv = (jr_luv_ctx *)ctx;
-    if (luv->cb_pcall != NULL && dladdr((void *)luv->cb_pcall, &info) != 0 && info.dli_fname != NULL
+    if (dladdr((void *)run, &info) != 0 && info.dli_fname != NULL
         && (handle = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD)) != NULL) {
         theirs = dlsym(handle, "uv_run");
         dlclose(handle);

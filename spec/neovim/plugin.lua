@@ -21,6 +21,8 @@ H.run(function()
   H.check("jsonrpc.encode", jsonrpc.encode{ 1, vim.NIL } == "[1,null]")
   conn:close()
   l:close()
+  H.check("Debian's nvim links the shared libuv: the C driver is the default",
+    require("jsonrpc.core").same_libuv() == true and require("jsonrpc.transport.driver").default_name() == "c")
   -- the luv driver: vim.loop's Lua API does the I/O, handlers still
   -- scheduled where vim.api works
   local ll = assert(server:listen("tcp://127.0.0.1:0", { driver = "luv" }))
