@@ -17,9 +17,10 @@ local function run_fresh(script)
 end
 
 -- The descriptors this process has open (the listing's pipe counted alike
--- each time).
+-- each time). The least of three listings: popen may still hold the other
+-- end of its pipe when ls looks, which only ever adds one.
 local COUNT_FDS = [[
-  local function fds()
+  local function listing()
     local stat = assert(io.open("/proc/self/stat"))
     local pid = stat:read("*l"):match("^(%d+)")
     stat:close()
@@ -28,6 +29,7 @@ local COUNT_FDS = [[
     h:close()
     return n
   end
+  local function fds() return math.min(listing(), listing(), listing()) end
 ]]
 
 describe("require \"jsonrpc\"", function()
