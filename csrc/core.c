@@ -4,6 +4,7 @@
 #include "common/buffer.h"
 #include "codec/codec.h"
 #include "framing/framing.h"
+#include "rpc/deferral.h"
 #include "rpc/errors.h"
 #include "rpc/endpoint.h"
 #include "rpc/request.h"
@@ -52,6 +53,7 @@ JR_EXPORT int luaopen_jsonrpc_core(lua_State *L)
     jr_framing_open(L);
     jr_errors_open(L);
     jr_server_open(L);
+    jr_deferral_open(L);
     jr_endpoint_open(L);
     jr_request_open(L);
     jr_loop_open(L);

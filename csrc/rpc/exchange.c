@@ -59,6 +59,9 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
     x->waiting = NULL;
     x->tag = 0;
     x->owed = 0;
+    x->log = 0;
+    x->deferral = NULL;
+    x->dv = 0;
 }
 
 void jr_exchange_release(jr_exchange *x)
@@ -324,6 +327,18 @@ static long count_batch(jr_decoder *d)
     }
     d->values = 0;
     return n;
+}
+
+long jr_exchange_reserve(jr_exchange *x)
+{
+    long slot;
+    if (x->waiting == NULL && (x->waiting = jr_batch_new()) == NULL)
+        jr_exchange_error(x, "not enough memory");
+    x->waiting->tag = x->tag;
+    /* past the '[' */
+    if ((slot = jr_batch_reserve(x->waiting, x->out->len - 1)) < 0)
+        jr_exchange_error(x, "not enough memory");
+    return slot;
 }
 
 /* The end of reading a batch whose members wait: what is answered so far

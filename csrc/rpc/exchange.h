@@ -37,6 +37,11 @@ typedef struct jr_exchange {
     unsigned long tag;      /* the driver's tag of the message (jr_sink) */
     int owed;               /* an answer of this message comes later (a
                                handler waits): no done yet */
+    int log;                /* log(message, traceback, req) for handlers'
+                               plain errors when not an endpoint's, or 0 */
+    struct jr_deferral *deferral;   /* handlers are handed back to the
+                                       caller (deferral.h), or NULL */
+    int dv;                 /* the deferral's uservalue table, or 0 */
     char err[JR_ERRLEN];
 } jr_exchange;
 
@@ -57,6 +62,10 @@ void jr_exchange_text(jr_exchange *x, const char *s, size_t n);
  * error, id null when e is NULL). */
 void jr_write_result_of(jr_exchange *x, const jr_envelope *e, int idx);
 void jr_write_error_of(jr_exchange *x, const jr_envelope *e, int idx);
+/* A member of the batch being read whose answer comes later: reserves its
+ * place in the batch's answer (x->waiting, made for the first), after the
+ * answers written so far. */
+long jr_exchange_reserve(jr_exchange *x);
 
 /* hooks.c */
 /* The message handler: error values pass, anything else becomes a failure
@@ -99,6 +108,12 @@ int jr_resume(lua_State *L);
  * outcome on top: 0 with the result, 1 with an error value, 2 when it
  * waits (endpoints: its answer comes when it finishes). */
 int jr_invoke(jr_exchange *x, const jr_envelope *e, int entry, int nargs);
+/* Pushes a finished handler's outcome as the value to answer with:
+ * returns 1 for an error value, 0 for a result. ok is whether it
+ * returned; a and a + 1 are its two results, or a is what it raised (a
+ * failure from capture_failure, else co's traceback is taken). req is the
+ * request table's index. */
+int jr_push_outcome(jr_exchange *x, lua_State *co, int ok, int a, int req);
 
 /* endpoint.c */
 /* A response from the peer: matched to the call waiting for it. */

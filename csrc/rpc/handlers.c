@@ -21,6 +21,7 @@
  * args...) in a coroutine of its own (or directly), and run completes the
  * job when the handler finishes. */
 #include "errors.h"
+#include "deferral.h"
 #include "exchange.h"
 
 #define THREAD_POOL 64      /* handler threads kept for reuse, per server */
@@ -120,12 +121,7 @@ static void push_job(jr_exchange *x, const jr_envelope *e)
     }
     jr_set_uservalue(L, -2);
     if (has_id && x->batch) {
-        if (x->waiting == NULL && (x->waiting = jr_batch_new()) == NULL)
-            jr_exchange_error(x, "not enough memory");
-        x->waiting->tag = x->tag;
-        /* its answer goes after those written so far (past the '[') */
-        if ((job->slot = jr_batch_reserve(x->waiting, x->out->len - 1)) < 0)
-            jr_exchange_error(x, "not enough memory");
+        job->slot = jr_exchange_reserve(x);
         job->batch = x->waiting;
         jr_batch_ref(job->batch);
     }
@@ -144,10 +140,7 @@ static void defer(jr_exchange *x, const jr_envelope *e, int thread)
     lua_pop(L, 1);
 }
 
-/* Pushes the handler's outcome as the value to answer with: returns 1 for
- * an error value, 0 for a result. ok, a, b are what its runner returned
- * (ok false: a is what it raised; co is its thread). */
-static int push_outcome(jr_exchange *x, lua_State *co, int ok, int a, int req)
+int jr_push_outcome(jr_exchange *x, lua_State *co, int ok, int a, int req)
 {
     lua_State *L = x->L;
     if (!ok && (jr_is_error(L, a) || jr_is_failure(L, a))) {
@@ -206,7 +199,7 @@ static void complete(lua_State *L, lua_State *co, int ok)
     e.id_ok = 1;
     e.seen = e.id != NULL ? JR_M_ID : 0;
     ep->in_flight--;
-    failed = push_outcome(&x, co, lua_toboolean(L, ok), ok + 1, e.base + JR_S_REQ);
+    failed = jr_push_outcome(&x, co, lua_toboolean(L, ok), ok + 1, e.base + JR_S_REQ);
     result = lua_gettop(L);
     if (e.id != NULL) {
         if (failed)
@@ -549,6 +542,8 @@ int jr_invoke(jr_exchange *x, const jr_envelope *e, int entry, int nargs)
     else
         lua_pushvalue(L, entry);
     lua_insert(L, first + 1);
+    if (x->deferral != NULL)
+        return jr_defer(x, e, nargs);
     if (x->ep != NULL)
         return x->ep->host_starts ? invoke_by_host(x, e, nargs) : invoke_in_thread(x, e, nargs);
     /* a notification's results go nowhere: none are asked for */

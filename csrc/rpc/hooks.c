@@ -128,7 +128,10 @@ void jr_report(jr_exchange *x, int req, const char *message, const char *traceba
     lua_State *L = x->L;
     luaL_checkstack(L, 8, "jsonrpc dispatch");
     lua_rawgeti(L, x->data, D_ON_ERROR);
-    if (lua_isnil(L, -1) && x->epv) {
+    if (lua_isnil(L, -1) && x->log) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, x->log);
+    } else if (lua_isnil(L, -1) && x->epv) {
         lua_pop(L, 1);
         lua_rawgeti(L, x->epv, EP_LOG);
     }

@@ -52,26 +52,46 @@ local function log_report(message)
   ngx.log(ngx.ERR, "jsonrpc: ", tostring(message))
 end
 
--- ---- handle: one text, its handlers in light threads ----
+-- ---- handle: one text, its handlers in the calling thread ----
 
--- Per server, the free slots: a C endpoint whose answer lands in the slot
--- and whose handlers are filed as jobs. A slot serves one text at a time
--- and goes back once answered, so a busy worker makes no endpoint per
--- request.
-local free_slots = setmetatable({}, { __mode = "k" })
-
-local function new_slot(server)
-  local slot = {}
-  local start, run_jobs, filed = host.job_queue()
-  slot.run_jobs, slot.filed = run_jobs, filed
-  slot.cep = core.endpoint{ server = server, start = start, log = log_handler_error,
-                            report = log_report,
-                            send = function(text) slot.answer = text end }
-  return slot
-end
+-- Per server, the free deferrals (deferral.h): the C dispatch reads the
+-- text and hands its handlers back, to be run here, where they may yield
+-- to nginx; C writes the answers. One serves one text at a time and goes
+-- back once answered, so a busy worker makes none per request.
+local free_deferrals = setmetatable({}, { __mode = "k" })
 
 local c_handle = getmetatable(core.server()).__index.handle
+local capture_failure = core.capture_failure
+local spawn_thread = ngx and ngx.thread and ngx.thread.spawn
 local wait_thread = ngx and ngx.thread and ngx.thread.wait
+
+local function run_member(deferral, i, fn, ...)
+  return deferral:settle(i, xpcall(fn, capture_failure, ...))
+end
+
+-- A batch's members in light threads of their own, all started at once.
+local function run_concurrently(deferral, count, answer)
+  local threads = {}
+  for i = 1, count do
+    threads[i] = spawn_thread(run_member, deferral, i, deferral:member(i))
+  end
+  for i = 1, count do
+    local ok, got = wait_thread(threads[i])
+    if not ok then error(got, 0) end
+    answer = got or answer
+  end
+  return answer
+end
+
+-- What begin returned: a lone request's handler and arguments, or the
+-- count of a batch's members (and its answer when it is whole already).
+local function run(deferral, concurrent, count, first, ...)
+  if count == true then return run_member(deferral, 1, first, ...) end
+  if concurrent and count > 1 then return run_concurrently(deferral, count, first) end
+  local answer = first
+  for i = 1, count do answer = run_member(deferral, i, deferral:member(i)) or answer end
+  return answer
+end
 
 --- handle(server, text [, context [, concurrent]]) -> response | nil:
 -- server:handle, with handlers that may yield (ngx.sleep, cosockets,
@@ -81,25 +101,12 @@ local wait_thread = ngx and ngx.thread and ngx.thread.wait
 -- whole, in order. Where the phase cannot yield, it is the C handle.
 function M.handle(server, text, context, concurrent)
   if not host.nginx_yieldable() then return c_handle(server, text, context) end
-  local free = free_slots[server]
-  if not free then free = {}; free_slots[server] = free end
-  local slot = free[#free] or new_slot(server)
+  local free = free_deferrals[server]
+  if not free then free = {}; free_deferrals[server] = free end
+  local deferral = free[#free] or core.deferral(server, log_handler_error)
   free[#free] = nil
-  slot.answer = nil
-  local cep = slot.cep
-  cep:set_context(context == nil and false or context)
-  cep:receive(text)
-  if concurrent and slot.filed() > 1 then
-    local threads = {}
-    slot.run_jobs(false, threads)
-    for i = 1, #threads do wait_thread(threads[i]) end
-  else
-    slot.run_jobs(true)
-  end
-  local answer = slot.answer
-  slot.answer = nil
-  cep:set_context(false)
-  free[#free + 1] = slot
+  local answer = run(deferral, concurrent, deferral:begin(text, context))
+  free[#free + 1] = deferral
   return answer
 end
 

@@ -1,0 +1,77 @@
+/* A deferral: a dispatch whose handlers the caller runs, in Lua.
+ *
+ * Some hosts must run handlers on Lua call chains of their own: in
+ * OpenResty a handler may yield to nginx (ngx.sleep, cosockets) only from
+ * Lua calls that nginx resumes, never from a coroutine that C resumed. A
+ * deferral reads a text as server:handle does (envelopes, params,
+ * protocol errors, hooks, all in C) but hands each handler back with its
+ * arguments instead of calling it. The caller runs it under xpcall with
+ * core.capture_failure and gives the outcome back; C writes its answer,
+ * and a batch's whole array, in request order, once its last member is
+ * settled. Nothing is made per handler but the values it is given.
+ *
+ *   core.deferral(server [, log]) -> deferral
+ *   deferral:begin(text [, context])
+ *       -> true, fn, args...      a lone request: run fn(args...)
+ *        | count, answer | nil    a batch: count members to run (0: none),
+ *                                 and the answer when it is whole already
+ *   deferral:member(i) -> fn, args...        (1 <= i <= count)
+ *   deferral:settle(i, ok, a, b) -> answer | nil
+ *       the outcome of member i (a lone request is member 1), as xpcall
+ *       returned it; returns the text's answer once it is whole
+ *
+ * log(message, traceback, req) gets handlers' plain errors when the
+ * server has no on_error. A deferral takes one text at a time: begin
+ * again only once every member is settled. */
+#ifndef JSONRPC_DEFERRAL_H
+#define JSONRPC_DEFERRAL_H
+
+#include "batch.h"
+#include "common/compat.h"
+
+#define JR_DEFERRAL_MT "jsonrpc.deferral"
+
+/* One handler handed back: its values in the uservalue table from `at`:
+ * its raw id text (false for a notification), its request table for
+ * hooks (or nil), then, for a batch member, the handler and its args. */
+typedef struct jr_deferred {
+    int at;
+    int nargs;
+    long slot;        /* its place in the batch's answer, or -1: none owed */
+    int settled;
+} jr_deferred;
+
+typedef struct jr_deferral {
+    int busy;               /* begun, and not every member settled */
+    int lone;               /* the text is a lone request, not a batch */
+    long count, settled;
+    jr_deferred *members;   /* malloc'd, count in use */
+    long cap;
+    int used;               /* uservalue slots in use, below `used` */
+    jr_batch *batch;        /* the batch's answers, or NULL */
+} jr_deferral;
+
+/* Slots of the uservalue table; the members' values follow. */
+enum { DV_LOG = 1, DV_SERVER, DV_CONTEXT, DV_FIRST };
+
+struct jr_exchange;
+struct jr_envelope;
+
+/* jr_invoke in a deferral: files the handler (at top - nargs) and its
+ * nargs arguments as a member. A lone request's stay on top, for begin to
+ * return. Returns 2 (its answer comes later). */
+int jr_defer(struct jr_exchange *x, const struct jr_envelope *e, int nargs);
+
+/* Writes the answer of member i (0-based), whose outcome (ok, a, b) is at
+ * ok, ok + 1, ok + 2, in x (opened for it, with the deferral's uservalue
+ * table as x->dv). Returns 1 with the text's answer (a string, or nil when
+ * it has none) on top when it is whole now, else 0. */
+int jr_deferral_settle(struct jr_exchange *x, jr_deferral *d, long i, int ok);
+
+/* Forgets the last text: its members' values, the context, the batch. */
+void jr_deferral_reset(lua_State *L, jr_deferral *d, int dv);
+
+/* Adds deferral and capture_failure to the table on top. */
+void jr_deferral_open(lua_State *L);
+
+#endif

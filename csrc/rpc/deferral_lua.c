@@ -1,0 +1,155 @@
+/* The deferral object for Lua (deferral.h): core.deferral(server [, log]),
+ * deferral:begin / member / settle, and core.capture_failure. */
+#include <stdlib.h>
+#include "common/class.h"
+#include "deferral.h"
+#include "exchange.h"
+
+static jr_deferral *check_deferral(lua_State *L)
+{
+    return (jr_deferral *)luaL_checkudata(L, 1, JR_DEFERRAL_MT);
+}
+
+/* Opens x on the deferral at 1, whose uservalue table is pushed first
+ * (its index is x->dv), with the server, the log and the context. */
+static void open_exchange(jr_exchange *x, lua_State *L)
+{
+    int dv;
+    jr_get_uservalue(L, 1);
+    dv = lua_gettop(L);
+    lua_rawgeti(L, dv, DV_SERVER);
+    lua_rawgeti(L, dv, DV_LOG);
+    lua_rawgeti(L, dv, DV_CONTEXT);
+    jr_exchange_open(x, L, (jr_server *)lua_touserdata(L, dv + 1), dv + 1, dv + 3, NULL, 0, 0);
+    x->log = lua_isnil(L, dv + 2) ? 0 : dv + 2;
+    x->dv = dv;
+}
+
+/* deferral:begin(text [, context]) */
+static int l_begin(lua_State *L)
+{
+    jr_deferral *d = check_deferral(L);
+    jr_exchange x;
+    size_t n;
+    const char *s;
+    luaL_checktype(L, 2, LUA_TSTRING);
+    s = lua_tolstring(L, 2, &n);
+    lua_settop(L, 3);
+    if (d->busy)
+        return luaL_error(L, "deferral:begin: the last text's members are not all settled");
+    jr_get_uservalue(L, 1);
+    jr_deferral_reset(L, d, 4);   /* what an error left behind */
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, 4, DV_CONTEXT);
+    lua_settop(L, 3);
+    open_exchange(&x, L);
+    x.deferral = d;
+    jr_exchange_text(&x, s, n);
+    if (d->lone) {   /* true, fn, args... */
+        int values = d->members[0].nargs + 1;
+        jr_exchange_release(&x);
+        d->busy = 1;
+        lua_pushboolean(L, 1);
+        lua_insert(L, -values - 1);
+        return values + 1;
+    }
+    lua_pushinteger(L, d->count);
+    if (x.out->len > 0)
+        lua_pushlstring(L, x.out->data, x.out->len);
+    else
+        lua_pushnil(L);
+    jr_exchange_release(&x);
+    d->busy = d->count > 0;
+    if (!d->busy)
+        jr_deferral_reset(L, d, x.dv);
+    return 2;
+}
+
+static long check_member(lua_State *L, jr_deferral *d)
+{
+    lua_Integer i = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, d->busy && i >= 1 && i <= d->count, 2, "no such member");
+    return (long)i - 1;
+}
+
+/* deferral:member(i) -> fn, args... */
+static int l_member(lua_State *L)
+{
+    jr_deferral *d = check_deferral(L);
+    long i = check_member(L, d);
+    const jr_deferred *m = &d->members[i];
+    int k, values = m->nargs + 1;
+    luaL_argcheck(L, !d->lone, 2, "a lone request's handler came from begin");
+    luaL_checkstack(L, values + 1, "jsonrpc deferral");
+    jr_get_uservalue(L, 1);
+    for (k = 0; k < values; k++)
+        lua_rawgeti(L, -1 - k, m->at + 2 + k);   /* M_FN: past the id, the req */
+    return values;
+}
+
+/* deferral:settle(i, ok, a, b) -> answer | nil */
+static int l_settle(lua_State *L)
+{
+    jr_deferral *d = check_deferral(L);
+    long i = check_member(L, d);
+    jr_exchange x;
+    int whole;
+    luaL_argcheck(L, !d->members[i].settled, 2, "member settled already");
+    lua_settop(L, 5);
+    open_exchange(&x, L);
+    whole = jr_deferral_settle(&x, d, i, 3);
+    jr_exchange_release(&x);
+    if (d->settled == d->count)
+        jr_deferral_reset(L, d, x.dv);
+    return whole;
+}
+
+static int deferral_gc(lua_State *L)
+{
+    jr_deferral *d = (jr_deferral *)lua_touserdata(L, 1);
+    if (d->batch != NULL)
+        jr_batch_unref(d->batch);
+    d->batch = NULL;
+    free(d->members);
+    d->members = NULL;
+    return 0;
+}
+
+/* core.deferral(server [, log]) */
+static int l_deferral(lua_State *L)
+{
+    jr_deferral *d;
+    luaL_argcheck(L, jr_to_server(L, 1) != NULL, 1, "server expected");
+    luaL_argcheck(L, lua_isnoneornil(L, 2) || lua_isfunction(L, 2), 2, "log must be a function");
+    lua_settop(L, 2);
+    d = (jr_deferral *)lua_newuserdata(L, sizeof *d);
+    d->busy = d->lone = 0;
+    d->count = d->settled = d->cap = 0;
+    d->members = NULL;
+    d->used = DV_FIRST;
+    d->batch = NULL;
+    luaL_getmetatable(L, JR_DEFERRAL_MT);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 8, 0);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, DV_LOG);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, DV_SERVER);
+    jr_set_uservalue(L, -2);
+    return 1;
+}
+
+void jr_deferral_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"begin", l_begin},
+        {"member", l_member},
+        {"settle", l_settle},
+        {NULL, NULL},
+    };
+    jr_class(L, JR_DEFERRAL_MT, methods, deferral_gc, NULL);
+    lua_pushcfunction(L, l_deferral);
+    lua_setfield(L, -2, "deferral");
+    lua_pushcfunction(L, jr_capture_failure);
+    lua_setfield(L, -2, "capture_failure");
+}
