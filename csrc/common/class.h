@@ -10,4 +10,14 @@
 void jr_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
               lua_CFunction tostring);
 
+/* A class whose methods find its metatable as their upvalue 1, for
+ * jr_check_self; leaves the metatable on the stack (for the constructor's
+ * upvalue). */
+void jr_class_self(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+
+/* The userdata at 1, whose metatable must be the one at mt (an upvalue,
+ * compared directly: cheaper than luaL_checkudata's registry lookup on
+ * every call); else an argument error naming the class. */
+void *jr_check_self(lua_State *L, int mt, const char *name);
+
 #endif

@@ -101,7 +101,7 @@ int jr_deferral_settle(jr_exchange *x, jr_deferral *d, long i, int ok)
 void jr_deferral_reset(lua_State *L, jr_deferral *d, int dv)
 {
     int k;
-    for (k = DV_CONTEXT; k < d->used; k++) {
+    for (k = DV_FIRST; k < d->used; k++) {
         lua_pushnil(L);
         lua_rawseti(L, dv, k);
     }

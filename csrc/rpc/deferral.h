@@ -68,7 +68,8 @@ int jr_defer(struct jr_exchange *x, const struct jr_envelope *e, int nargs);
  * it has none) on top when it is whole now, else 0. */
 int jr_deferral_settle(struct jr_exchange *x, jr_deferral *d, long i, int ok);
 
-/* Forgets the last text: its members' values, the context, the batch. */
+/* Forgets the members handed out (their values, the batch); the context
+ * stays. */
 void jr_deferral_reset(lua_State *L, jr_deferral *d, int dv);
 
 /* Adds deferral and capture_failure to the table on top. */

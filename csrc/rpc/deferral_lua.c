@@ -5,9 +5,13 @@
 #include "deferral.h"
 #include "exchange.h"
 
+/* Upvalue of the methods: the metatable, compared directly (cheaper than
+ * luaL_checkudata's registry lookup, twice per handler). */
+#define UPVAL_MT lua_upvalueindex(1)
+
 static jr_deferral *check_deferral(lua_State *L)
 {
-    return (jr_deferral *)luaL_checkudata(L, 1, JR_DEFERRAL_MT);
+    return (jr_deferral *)jr_check_self(L, UPVAL_MT, JR_DEFERRAL_MT);
 }
 
 /* Opens x on the deferral at 1, whose uservalue table is pushed first
@@ -25,7 +29,17 @@ static void open_exchange(jr_exchange *x, lua_State *L)
     x->dv = dv;
 }
 
-/* deferral:begin(text [, context]) */
+/* Once a text is answered: nothing of it stays referenced. */
+static void forget_text(lua_State *L, jr_deferral *d, int dv)
+{
+    jr_deferral_reset(L, d, dv);
+    lua_pushnil(L);
+    lua_rawseti(L, dv, DV_CONTEXT);
+}
+
+/* deferral:begin(text [, context [, make_context [, arg]]]): with no
+ * context, make_context(arg) makes it if and when a handler or a hook
+ * needs it. */
 static int l_begin(lua_State *L)
 {
     jr_deferral *d = check_deferral(L);
@@ -34,16 +48,18 @@ static int l_begin(lua_State *L)
     const char *s;
     luaL_checktype(L, 2, LUA_TSTRING);
     s = lua_tolstring(L, 2, &n);
-    lua_settop(L, 3);
+    luaL_argcheck(L, lua_isnoneornil(L, 4) || lua_isfunction(L, 4), 4, "function expected");
+    lua_settop(L, 5);
     if (d->busy)
         return luaL_error(L, "deferral:begin: the last text's members are not all settled");
     jr_get_uservalue(L, 1);
-    jr_deferral_reset(L, d, 4);   /* what an error left behind */
+    jr_deferral_reset(L, d, 6);   /* what an error may have left */
     lua_pushvalue(L, 3);
-    lua_rawseti(L, 4, DV_CONTEXT);
-    lua_settop(L, 3);
+    lua_rawseti(L, 6, DV_CONTEXT);
+    lua_settop(L, 5);
     open_exchange(&x, L);
     x.deferral = d;
+    x.make_ctx = lua_isnil(L, 3) && !lua_isnil(L, 4) ? 4 : 0;
     jr_exchange_text(&x, s, n);
     if (d->lone) {   /* true, fn, args... */
         int values = d->members[0].nargs + 1;
@@ -61,7 +77,7 @@ static int l_begin(lua_State *L)
     jr_exchange_release(&x);
     d->busy = d->count > 0;
     if (!d->busy)
-        jr_deferral_reset(L, d, x.dv);
+        forget_text(L, d, x.dv);
     return 2;
 }
 
@@ -100,7 +116,7 @@ static int l_settle(lua_State *L)
     whole = jr_deferral_settle(&x, d, i, 3);
     jr_exchange_release(&x);
     if (d->settled == d->count)
-        jr_deferral_reset(L, d, x.dv);
+        forget_text(L, d, x.dv);
     return whole;
 }
 
@@ -128,7 +144,7 @@ static int l_deferral(lua_State *L)
     d->members = NULL;
     d->used = DV_FIRST;
     d->batch = NULL;
-    luaL_getmetatable(L, JR_DEFERRAL_MT);
+    lua_pushvalue(L, UPVAL_MT);
     lua_setmetatable(L, -2);
     lua_createtable(L, 8, 0);
     lua_pushvalue(L, 2);
@@ -147,8 +163,8 @@ void jr_deferral_open(lua_State *L)
         {"settle", l_settle},
         {NULL, NULL},
     };
-    jr_class(L, JR_DEFERRAL_MT, methods, deferral_gc, NULL);
-    lua_pushcfunction(L, l_deferral);
+    jr_class_self(L, JR_DEFERRAL_MT, methods, deferral_gc);
+    lua_pushcclosure(L, l_deferral, 1);
     lua_setfield(L, -2, "deferral");
     lua_pushcfunction(L, jr_capture_failure);
     lua_setfield(L, -2, "capture_failure");

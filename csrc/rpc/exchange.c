@@ -8,6 +8,7 @@
  * then. A batch is checked whole (valid JSON, length) before any member
  * runs, as the specification's examples require. */
 #include <stdio.h>
+#include "deferral.h"
 #include "errors.h"
 #include "exchange.h"
 
@@ -60,8 +61,29 @@ void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx,
     x->tag = 0;
     x->owed = 0;
     x->log = 0;
+    x->make_ctx = 0;
     x->deferral = NULL;
     x->dv = 0;
+}
+
+void jr_push_context(jr_exchange *x)
+{
+    lua_State *L = x->L;
+    if (x->make_ctx) {
+        lua_pushvalue(L, x->make_ctx);
+        lua_pushvalue(L, x->make_ctx + 1);
+        x->make_ctx = 0;
+        if (lua_pcall(L, 1, 1, 0) != 0) {   /* raised on, the buffers back first */
+            jr_exchange_release(x);
+            lua_error(L);
+        }
+        lua_replace(L, x->ctx);
+        if (x->dv) {   /* a deferral keeps it for settle */
+            lua_pushvalue(L, x->ctx);
+            lua_rawseti(L, x->dv, DV_CONTEXT);
+        }
+    }
+    lua_pushvalue(L, x->ctx);
 }
 
 void jr_exchange_release(jr_exchange *x)
@@ -363,12 +385,83 @@ static int batch_member(jr_decoder *d, void *ud)
     jr_exchange *x = (jr_exchange *)ud;
     if (*d->p == '{')
         return message_at(x);
+    int rc;
     d->build = 0;
-    jr_decoder_value(d);   /* checked already */
+    rc = jr_decoder_value(d);   /* checked already, unless read at once */
     d->build = 1;
+    if (rc != 0)
+        return -1;
     write_protocol_error(x, NULL, JR_INVALID_REQUEST, INVALID_REQUEST,
                          "batch member is not an object");
     return 0;
+}
+
+/* A deferral's batch is read in one pass, without checking it whole
+ * first: its handlers do not run while it is read. When that pass finds
+ * it unsound (not JSON, empty, over max_batch), what it read is taken
+ * back and the batch is read again the careful way, which answers the
+ * error. */
+typedef struct at_once {
+    jr_exchange *x;
+    long members;
+} at_once;
+
+static int may_read_at_once(const jr_exchange *x, size_t len)
+{
+    /* values cost at most 2 per byte ("[]" costs JR_TABLE_COST): a text
+     * this short cannot go over max_values, which only the check counts */
+    return x->deferral != NULL && !x->hooks && len <= x->srv->max_values / 2;
+}
+
+static int member_at_once(jr_decoder *d, void *ud)
+{
+    at_once *a = (at_once *)ud;
+    if (++a->members > (long)a->x->srv->max_batch)
+        return -1;
+    return batch_member(d, a->x);
+}
+
+/* 0 when read, -1 when taken back. */
+static int read_batch_at_once(jr_exchange *x)
+{
+    lua_State *L = x->L;
+    jr_decoder *d = &x->d;
+    at_once a;
+    int top = lua_gettop(L);
+    a.x = x;
+    a.members = 0;
+    if (jr_buf_addc(x->out, '[') != 0)
+        jr_exchange_error(x, "not enough memory");
+    x->batch = 1;
+    if (jr_decoder_array(d, member_at_once, &a) == 0) {
+        jr_decoder_space(d);
+        if (d->p == d->end && a.members > 0)
+            return 0;
+    }
+    lua_settop(L, top);
+    x->out->len = 0;
+    x->count = 0;
+    x->batch = 0;
+    if (x->waiting != NULL) {
+        jr_batch_unref(x->waiting);
+        x->waiting = NULL;
+    }
+    jr_deferral_reset(L, x->deferral, x->dv);
+    return -1;
+}
+
+/* The end of a batch read: the array closed, or left to the members that
+ * wait. */
+static void end_batch(jr_exchange *x)
+{
+    if (x->waiting != NULL) {
+        finish_waiting_batch(x);
+        return;
+    }
+    if (x->count == 0)
+        x->out->len = 0;   /* only notifications: nothing at all */
+    else if (jr_buf_addc(x->out, ']') != 0)
+        jr_exchange_error(x, "not enough memory");
 }
 
 static void process_batch(jr_exchange *x)
@@ -394,14 +487,7 @@ static void process_batch(jr_exchange *x)
     x->batch = 1;
     if (jr_decoder_array(&x->d, batch_member, x) != 0)   /* checked: cannot fail */
         jr_exchange_error(x, "batch unreadable after its check");
-    if (x->waiting != NULL) {
-        finish_waiting_batch(x);
-        return;
-    }
-    if (x->count == 0)
-        x->out->len = 0;   /* only notifications: nothing at all */
-    else if (jr_buf_addc(x->out, ']') != 0)
-        jr_exchange_error(x, "not enough memory");
+    end_batch(x);
 }
 
 /* ---- a whole text ---- */
@@ -446,6 +532,17 @@ static void process_object(jr_exchange *x)
     process_message(x, &e);
 }
 
+/* The decoder at the start of s[0..n), past any space. */
+static void start_decoder(jr_exchange *x, const char *s, size_t n)
+{
+    jr_decoder *d = &x->d;
+    jr_decoder_init(d, x->L, s, n, x->srv->max_depth, x->kinds.mt_array, x->kinds.mt_object,
+                    x->scratch, x->err);
+    jr_decoder_budget(d, x->srv->max_values);
+    jr_decoder_null(d, x->null_value);
+    jr_decoder_space(d);
+}
+
 void jr_exchange_text(jr_exchange *x, const char *s, size_t n)
 {
     jr_decoder *d = &x->d;
@@ -456,14 +553,17 @@ void jr_exchange_text(jr_exchange *x, const char *s, size_t n)
         write_limit_error(x, why);
         return;
     }
-    jr_decoder_init(d, x->L, s, n, x->srv->max_depth, x->kinds.mt_array, x->kinds.mt_object,
-                    x->scratch, x->err);
-    jr_decoder_budget(d, x->srv->max_values);
-    jr_decoder_null(d, x->null_value);
-    jr_decoder_space(d);
-    if (d->p < d->end && *d->p == '[')
+    start_decoder(x, s, n);
+    if (d->p < d->end && *d->p == '[') {
+        if (may_read_at_once(x, n)) {
+            if (read_batch_at_once(x) == 0) {
+                end_batch(x);
+                return;
+            }
+            start_decoder(x, s, n);   /* again from the start, the careful way */
+        }
         process_batch(x);
-    else if (d->p < d->end && *d->p == '{')
+    } else if (d->p < d->end && *d->p == '{')
         process_object(x);
     else
         process_other(x);

@@ -28,6 +28,8 @@ typedef struct jr_exchange {
     int data, methods, msgh;   /* the server's data table, its methods, and
                                   the message handler */
     int ctx;                /* the context */
+    int make_ctx;           /* make_context(arg) (arg above it) makes the
+                               context when first needed, or 0 */
     int null_value;         /* what null decodes to, or 0: jsonrpc.null */
     int epi, epv;           /* the endpoint and its uservalue table, or 0 */
     int hooks;              /* any hook set */
@@ -52,6 +54,8 @@ typedef struct jr_exchange {
  * server:handle()). The callers have checked them. */
 void jr_exchange_open(jr_exchange *x, lua_State *L, jr_server *srv, int srv_idx, int ctx_idx,
                       jr_endpoint *ep, int epi, int epv);
+/* Pushes the context (made now if it is made when first needed). */
+void jr_push_context(jr_exchange *x);
 /* Gives the buffers back (and the batch); the stack is the caller's. */
 void jr_exchange_release(jr_exchange *x);
 /* Releases, then raises message. */

@@ -116,7 +116,7 @@ void jr_build_req(jr_exchange *x, const jr_envelope *e)
     lua_setfield(L, -2, "id");
     lua_pushboolean(L, !(e->seen & JR_M_ID));
     lua_setfield(L, -2, "notification");
-    lua_pushvalue(L, x->ctx);
+    jr_push_context(x);
     lua_setfield(L, -2, "context");
     lua_replace(L, e->base + JR_S_REQ);
 }
@@ -230,7 +230,7 @@ void jr_notify_response(jr_exchange *x, const jr_envelope *e, int result, int er
     req = e ? e->base + JR_S_REQ : 0;
     if (!req || lua_isnil(L, req)) {   /* a message too broken to read */
         lua_createtable(L, 0, 1);
-        lua_pushvalue(L, x->ctx);
+        jr_push_context(x);
         lua_setfield(L, -2, "context");
         req = lua_gettop(L);
     }

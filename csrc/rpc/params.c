@@ -87,7 +87,7 @@ int jr_prepare_args(jr_exchange *x, const jr_envelope *e, int entry)
         break;
     }
     if (with_context) {
-        lua_pushvalue(L, x->ctx);
+        jr_push_context(x);
         lua_insert(L, lua_gettop(L) - nargs);   /* below the nargs args */
         nargs++;
     }

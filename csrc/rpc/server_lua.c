@@ -8,6 +8,7 @@
  * handle() is the sans-IO dispatch (exchange.c) with handlers under
  * lua_pcall; endpoints dispatch on the same server in coroutines. */
 #include <string.h>
+#include "common/class.h"
 #include "common/options.h"
 #include "codec/utf8.h"
 #include "exchange.h"
@@ -23,16 +24,7 @@ jr_server *jr_to_server(lua_State *L, int idx)
 
 static jr_server *check_server(lua_State *L)
 {
-    void *p = lua_touserdata(L, 1);
-    int ok = p != NULL && lua_getmetatable(L, 1);
-    if (ok) {
-        ok = lua_rawequal(L, -1, UPVAL_SERVER_MT);
-        lua_pop(L, 1);
-    }
-    if (!ok)
-        luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s", JR_SERVER_MT,
-                                            luaL_typename(L, 1)));
-    return (jr_server *)p;
+    return (jr_server *)jr_check_self(L, UPVAL_SERVER_MT, JR_SERVER_MT);
 }
 
 static int l_handle(lua_State *L)
@@ -244,20 +236,9 @@ void jr_server_open(lua_State *L)
         {"on_error", l_on_error},
         {NULL, NULL},
     };
-    int i, mt;
-    luaL_newmetatable(L, JR_SERVER_MT);
-    mt = lua_gettop(L);
-    lua_newtable(L);
-    for (i = 0; methods[i].name != NULL; i++) {
-        lua_pushvalue(L, mt);
-        lua_pushcclosure(L, methods[i].func, 1);
-        lua_setfield(L, -2, methods[i].name);
-    }
-    lua_setfield(L, mt, "__index");
     /* no __gc: everything a server owns hangs off its uservalue, in boxes
      * that free themselves */
-    lua_pushvalue(L, mt);
+    jr_class_self(L, JR_SERVER_MT, methods, NULL);
     lua_pushcclosure(L, l_server, 1);
-    lua_setfield(L, mt - 1, "server");
-    lua_pop(L, 1);
+    lua_setfield(L, -2, "server");
 }

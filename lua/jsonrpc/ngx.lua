@@ -61,19 +61,21 @@ end
 local free_deferrals = setmetatable({}, { __mode = "k" })
 
 local c_handle = getmetatable(core.server()).__index.handle
+local Deferral = getmetatable(core.deferral(core.server())).__index
+local begin, member, settle = Deferral.begin, Deferral.member, Deferral.settle
 local capture_failure = core.capture_failure
 local spawn_thread = ngx and ngx.thread and ngx.thread.spawn
 local wait_thread = ngx and ngx.thread and ngx.thread.wait
 
 local function run_member(deferral, i, fn, ...)
-  return deferral:settle(i, xpcall(fn, capture_failure, ...))
+  return settle(deferral, i, xpcall(fn, capture_failure, ...))
 end
 
 -- A batch's members in light threads of their own, all started at once.
 local function run_concurrently(deferral, count, answer)
   local threads = {}
   for i = 1, count do
-    threads[i] = spawn_thread(run_member, deferral, i, deferral:member(i))
+    threads[i] = spawn_thread(run_member, deferral, i, member(deferral, i))
   end
   for i = 1, count do
     local ok, got = wait_thread(threads[i])
@@ -89,7 +91,19 @@ local function run(deferral, concurrent, count, first, ...)
   if count == true then return run_member(deferral, 1, first, ...) end
   if concurrent and count > 1 then return run_concurrently(deferral, count, first) end
   local answer = first
-  for i = 1, count do answer = run_member(deferral, i, deferral:member(i)) or answer end
+  for i = 1, count do answer = run_member(deferral, i, member(deferral, i)) or answer end
+  return answer
+end
+
+-- handle where the phase may yield; with no context, make_context(arg)
+-- makes it if a handler or a hook asks for it.
+local function handle_here(server, text, context, concurrent, make_context, arg)
+  local free = free_deferrals[server]
+  if not free then free = {}; free_deferrals[server] = free end
+  local deferral = free[#free] or core.deferral(server, log_handler_error)
+  free[#free] = nil
+  local answer = run(deferral, concurrent, begin(deferral, text, context, make_context, arg))
+  free[#free + 1] = deferral
   return answer
 end
 
@@ -101,13 +115,7 @@ end
 -- whole, in order. Where the phase cannot yield, it is the C handle.
 function M.handle(server, text, context, concurrent)
   if not host.nginx_yieldable() then return c_handle(server, text, context) end
-  local free = free_deferrals[server]
-  if not free then free = {}; free_deferrals[server] = free end
-  local deferral = free[#free] or core.deferral(server, log_handler_error)
-  free[#free] = nil
-  local answer = run(deferral, concurrent, deferral:begin(text, context))
-  free[#free + 1] = deferral
-  return answer
+  return handle_here(server, text, context, concurrent)
 end
 
 -- ---- serve: the content handler ----
@@ -178,6 +186,13 @@ function Context.__index(ctx, key)
   return nil
 end
 
+-- The context of a request, made only when a handler or a hook asks.
+local function make_context(opts)
+  local ctx = setmetatable({ var = ngx.var, method = ngx.req.get_method() }, Context)
+  if opts.context then opts.context(ctx) end
+  return ctx
+end
+
 --- serve(server [, opts]): answers the request as JSON-RPC over HTTP.
 -- opts: max_message_size (default the listeners' 16 MiB), context
 -- (function(ctx) that adds to the handlers' context), concurrent (a
@@ -220,14 +235,11 @@ function M.serve(server, opts)
   if #body > max then
     return plain(413, ("the body (%d bytes) is over max_message_size (%d)"):format(#body, max))
   end
-  local ctx = setmetatable({ var = var, method = method }, Context)
-  if opts.context then opts.context(ctx) end
-  local answer = M.handle(server, body, ctx, opts.concurrent)
+  local answer = handle_here(server, body, nil, opts.concurrent, make_context, opts)   -- content: it may yield
   if answer == nil then
     ngx.status = 204
     return
   end
-  ngx.status = 200
   ngx.header["Content-Type"] = "application/json"
   ngx.header["Content-Length"] = #answer
   ngx.print(answer)
