@@ -120,6 +120,32 @@ static int fast_double(const digits *d, long exp, double *out)
     return 1;
 }
 
+/* Most numbers in JSON-RPC are short integers (ids, counts, positions):
+ * read in one loop. At most 15 digits, so exact as a double too; anything
+ * longer, or with a fraction, an exponent or a leading zero, goes the
+ * general way. p is past the sign. */
+static int short_integer(const char *p, const char *end, int neg, int want_integers,
+                         jr_number *out, const char **next)
+{
+    const char *start = p;
+    long long v = 0;
+    if (p == end || !IS_DIGIT(*p) || (*p == '0' && p + 1 < end && IS_DIGIT(p[1])))
+        return 0;
+    while (p < end && IS_DIGIT(*p) && p - start < 16)
+        v = v * 10 + (*p++ - '0');
+    if (p - start > 15 || (p < end && (IS_DIGIT(*p) || *p == '.' || *p == 'e' || *p == 'E')))
+        return 0;
+    out->is_integer = want_integers;
+    if (want_integers) {
+        out->i = neg ? -v : v;
+        out->d = (double)out->i;
+    } else {
+        out->d = neg ? -(double)v : (double)v;
+    }
+    *next = p;
+    return 1;
+}
+
 const char *jr_parse_number(const char *p, const char *end, int want_integers,
                             jr_buf *scratch, jr_number *out, const char **why)
 {
@@ -132,6 +158,8 @@ const char *jr_parse_number(const char *p, const char *end, int want_integers,
         neg = 1;
         p++;
     }
+    if (short_integer(p, end, neg, want_integers, out, &p))
+        return p;
     if (p == end || !IS_DIGIT(*p)) {
         *why = "invalid number";
         return NULL;
