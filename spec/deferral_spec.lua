@@ -72,6 +72,10 @@ local TEXTS = {
   N("add", { 1, 2 }), N("boom"), N("nope"),
   { R(1, "add", { 1, 2 }), N("add", { 1, 1 }), 5, R(2, "nope"), R(3, "add", { 3, 2 }), R(4, "boom") },
   { N("add", { 1, 2 }), N("boom") }, { N("add", { 1, 2 }), "x" }, { R(1, "where", { 1 }), R(2, "where", { 2 }) },
+  -- ids kept in the struct (up to 24 bytes of JSON) and in the table
+  R(string.rep("i", 22), "add", { 1, 2 }), R(string.rep("j", 23), "add", { 1, 2 }), R(string.rep("k", 60), "boom"),
+  { R(string.rep("l", 40), "add", { 1, 2 }), R(-12345678901234, "add", { 2, 2 }), R(string.rep("m", 40), "nothing") },
+  R(1.5, "add", { 1, 2 }), R(1, "fail"), { R(1, "fail"), N("fail") },
 }
 local RAW = {
   "", "x", "[]", "[1", "[1]", "{", "5", "null", '{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]} 7',
@@ -126,6 +130,37 @@ describe("a deferral", function()
     assert.same({}, seen)
     answer(d, jsonrpc.encode{ R(1, "add", { 1, 2 }), R(2, "echo") })
     assert.same({ "add", "echo" }, seen)
+  end)
+
+  it("calls the hooks as server:handle does", function()
+    local function recorder()
+      local seen = {}
+      local s = calc_server{
+        on_request = function(req) seen[#seen + 1] = "request " .. tostring(req.method) end,
+        on_response = function(req, result, err)
+          local shown = type(result) == "table" and jsonrpc.encode(result) or tostring(result)
+          seen[#seen + 1] = ("response %s %s %s"):format(tostring(req.method), shown,
+                                                        tostring(err and err.code))
+        end,
+      }
+      return s, seen
+    end
+    local plain, seen_plain = recorder()
+    local deferred, seen_deferred = recorder()
+    local d = core.deferral(deferred, function() end)
+    plain:on_error(function() end)
+    deferred:on_error(function() end)
+    for _, text in ipairs(all_texts()) do
+      plain:handle(text)
+      answer(d, text)
+    end
+    -- the same calls; in a batch the deferral's come in another order (every
+    -- on_request while the text is read, the handlers' on_response as they
+    -- are settled), as on an endpoint whose handlers wait
+    table.sort(seen_plain)
+    table.sort(seen_deferred)
+    assert.same(seen_plain, seen_deferred)
+    assert.is_true(#seen_plain > 40)
   end)
 
   it("answers a batch in request order, whatever order its members are settled in", function()

@@ -1,6 +1,7 @@
 /* Handing handlers back to the caller, and writing their answers when
  * their outcomes come back (deferral.h). */
 #include <stdlib.h>
+#include <string.h>
 #include "deferral.h"
 #include "exchange.h"
 
@@ -32,13 +33,19 @@ int jr_defer(jr_exchange *x, const jr_envelope *e, int nargs)
     m->nargs = nargs;
     m->slot = -1;
     m->settled = 0;
-    if (has_id)
+    m->id_kind = !has_id ? DEFERRED_NO_ID
+                         : e->id_len <= JR_DEFERRED_ID ? DEFERRED_ID_HERE : DEFERRED_ID_KEPT;
+    m->id_len = e->id_len;
+    if (m->id_kind == DEFERRED_ID_HERE) {
+        memcpy(m->id, e->id, e->id_len);
+    } else if (m->id_kind == DEFERRED_ID_KEPT) {
         lua_pushlstring(L, e->id, e->id_len);
-    else
-        lua_pushboolean(L, 0);
-    lua_rawseti(L, x->dv, m->at + M_ID);
-    lua_pushvalue(L, e->base + JR_S_REQ);
-    lua_rawseti(L, x->dv, m->at + M_REQ);
+        lua_rawseti(L, x->dv, m->at + M_ID);
+    }
+    if (x->hooks) {
+        lua_pushvalue(L, e->base + JR_S_REQ);
+        lua_rawseti(L, x->dv, m->at + M_REQ);
+    }
     if (!x->batch) {   /* the handler and its arguments stay on top */
         d->lone = 1;
         d->used += M_FN;
@@ -57,44 +64,86 @@ int jr_defer(jr_exchange *x, const jr_envelope *e, int nargs)
     return 2;
 }
 
-int jr_deferral_settle(jr_exchange *x, jr_deferral *d, long i, int ok)
+/* The answer written for member m, b->len bytes of b (none when 0), goes
+ * to its text: returns 1 with the text's answer on top when whole. -1
+ * when memory ran out (nothing pushed). */
+static int deliver(lua_State *L, jr_deferral *d, jr_deferred *m, jr_buf *b)
 {
-    lua_State *L = x->L;
-    jr_deferred *m = &d->members[i];
-    jr_envelope e;
-    size_t len = 0;
-    int failed, whole;
-    lua_rawgeti(L, x->dv, m->at + M_REQ);
-    e.base = lua_gettop(L) - JR_S_REQ;   /* a read-back envelope: the request */
-    lua_rawgeti(L, x->dv, m->at + M_ID);
-    e.id = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    e.id_len = len;
-    e.id_ok = 1;
-    e.seen = e.id != NULL ? JR_M_ID : 0;
+    int whole;
     m->settled = 1;
     d->settled++;
-    failed = jr_push_outcome(x, L, lua_toboolean(L, ok), ok + 1, e.base + JR_S_REQ);
-    if (e.id != NULL) {
-        if (failed)
-            jr_write_error_of(x, &e, -1);
-        else
-            jr_write_result_of(x, &e, -1);
-    }
     if (d->lone) {
-        if (x->out->len > 0)
-            lua_pushlstring(L, x->out->data, x->out->len);
+        if (b->len > 0)
+            lua_pushlstring(L, b->data, b->len);
         else
             lua_pushnil(L);
         return 1;
     }
     if (m->slot < 0)
         return 0;
-    whole = jr_batch_answer(d->batch, m->slot, x->out->data, x->out->len);
-    x->out->len = 0;
-    if (whole < 0)
-        jr_exchange_error(x, "not enough memory");
+    whole = jr_batch_answer(d->batch, m->slot, b->data, b->len);
+    b->len = 0;
     if (whole == 1)
         lua_pushlstring(L, d->batch->parts.data, d->batch->parts.len);
+    return whole;
+}
+
+int jr_deferral_settle(jr_exchange *x, jr_deferral *d, long i, int ok)
+{
+    lua_State *L = x->L;
+    jr_deferred *m = &d->members[i];
+    jr_envelope e;
+    size_t len = m->id_len;
+    int failed, whole;
+    if (x->hooks)
+        lua_rawgeti(L, x->dv, m->at + M_REQ);
+    else
+        lua_pushnil(L);
+    e.base = lua_gettop(L) - JR_S_REQ;   /* a read-back envelope: the request */
+    e.id = m->id;
+    if (m->id_kind == DEFERRED_ID_KEPT) {
+        lua_rawgeti(L, x->dv, m->at + M_ID);
+        e.id = lua_tolstring(L, -1, &len);
+    }
+    e.id_len = len;
+    e.id_ok = 1;
+    e.seen = m->id_kind != DEFERRED_NO_ID ? JR_M_ID : 0;
+    failed = jr_push_outcome(x, L, lua_toboolean(L, ok), ok + 1, e.base + JR_S_REQ);
+    if (e.seen) {
+        if (failed)
+            jr_write_error_of(x, &e, -1);
+        else
+            jr_write_result_of(x, &e, -1);
+    }
+    whole = deliver(L, d, m, x->out);
+    if (whole < 0)
+        jr_exchange_error(x, "not enough memory");
+    return whole;
+}
+
+int jr_deferral_settle_result(lua_State *L, jr_deferral *d, long i, int ok, const jr_kinds *k)
+{
+    jr_deferred *m = &d->members[i];
+    jr_buf *b = d->out;
+    char err[JR_ERRLEN];
+    int whole;
+    /* not: a failure (reported), nil (perhaps nil, err), hooks, long ids */
+    if (!lua_toboolean(L, ok) || d->srv->hooks || m->id_kind == DEFERRED_ID_KEPT)
+        return -1;
+    b->len = 0;
+    if (m->id_kind == DEFERRED_ID_HERE) {
+        jr_id id;
+        if (lua_isnil(L, ok + 1))
+            return -1;
+        id.text = m->id;
+        id.len = m->id_len;
+        if (jr_write_result(L, b, ok + 1, id, k, err) != 0)
+            return -1;   /* the general way reports why */
+    }
+    whole = deliver(L, d, m, b);
+    jr_buf_trim(b, JR_BUF_KEEP);
+    if (whole < 0)
+        luaL_error(L, "not enough memory");
     return whole;
 }
 

@@ -27,19 +27,28 @@
 #define JSONRPC_DEFERRAL_H
 
 #include "batch.h"
+#include "response.h"
 #include "common/compat.h"
 
 #define JR_DEFERRAL_MT "jsonrpc.deferral"
 
+#define JR_DEFERRED_ID 24   /* ids up to this long are kept in the struct */
+
 /* One handler handed back: its values in the uservalue table from `at`:
- * its raw id text (false for a notification), its request table for
- * hooks (or nil), then, for a batch member, the handler and its args. */
+ * its raw id text when longer than JR_DEFERRED_ID, its request table
+ * when there are hooks, then, for a batch member, the handler and its
+ * args. */
 typedef struct jr_deferred {
     int at;
     int nargs;
     long slot;        /* its place in the batch's answer, or -1: none owed */
     int settled;
+    int id_kind;      /* DEFERRED_NO_ID, _ID_HERE (in id), _ID_KEPT (at `at`) */
+    size_t id_len;
+    char id[JR_DEFERRED_ID];
 } jr_deferred;
+
+enum { DEFERRED_NO_ID, DEFERRED_ID_HERE, DEFERRED_ID_KEPT };
 
 typedef struct jr_deferral {
     int busy;               /* begun, and not every member settled */
@@ -49,10 +58,13 @@ typedef struct jr_deferral {
     long cap;
     int used;               /* uservalue slots in use, below `used` */
     jr_batch *batch;        /* the batch's answers, or NULL */
+    const struct jr_server *srv;   /* its server (kept by the uservalue) */
+    jr_buf *out;            /* answers written the short way (its box is
+                               in the uservalue) */
 } jr_deferral;
 
 /* Slots of the uservalue table; the members' values follow. */
-enum { DV_LOG = 1, DV_SERVER, DV_CONTEXT, DV_FIRST };
+enum { DV_LOG = 1, DV_SERVER, DV_CONTEXT, DV_OUT, DV_FIRST };
 
 struct jr_exchange;
 struct jr_envelope;
@@ -67,6 +79,14 @@ int jr_defer(struct jr_exchange *x, const struct jr_envelope *e, int nargs);
  * table as x->dv). Returns 1 with the text's answer (a string, or nil when
  * it has none) on top when it is whole now, else 0. */
 int jr_deferral_settle(struct jr_exchange *x, jr_deferral *d, long i, int ok);
+
+/* The short way of the same, for a handler that returned a value to
+ * answer (or a notification's that returned) when the server has no
+ * hooks: no exchange is opened. k gives the kind metatables. Returns as
+ * jr_deferral_settle does, or -1 (nothing done) when the outcome must go
+ * the general way. */
+int jr_deferral_settle_result(lua_State *L, jr_deferral *d, long i, int ok,
+                              const jr_kinds *k);
 
 /* Forgets the members handed out (their values, the batch); the context
  * stays. */

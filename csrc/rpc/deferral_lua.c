@@ -8,6 +8,9 @@
 /* Upvalue of the methods: the metatable, compared directly (cheaper than
  * luaL_checkudata's registry lookup, twice per handler). */
 #define UPVAL_MT lua_upvalueindex(1)
+/* settle's, besides: the kind metatables, for the encoder */
+#define UPVAL_ARRAY_MT lua_upvalueindex(2)
+#define UPVAL_OBJECT_MT lua_upvalueindex(3)
 
 static jr_deferral *check_deferral(lua_State *L)
 {
@@ -110,8 +113,21 @@ static int l_settle(lua_State *L)
     long i = check_member(L, d);
     jr_exchange x;
     int whole;
+    jr_kinds k;
     luaL_argcheck(L, !d->members[i].settled, 2, "member settled already");
     lua_settop(L, 5);
+    k.mt_array = UPVAL_ARRAY_MT;
+    k.mt_object = UPVAL_OBJECT_MT;
+    k.max_depth = d->srv->max_depth;
+    whole = jr_deferral_settle_result(L, d, i, 3, &k);
+    if (whole >= 0) {
+        if (d->settled == d->count) {
+            jr_get_uservalue(L, 1);
+            forget_text(L, d, lua_gettop(L));
+            lua_pop(L, 1);   /* the answer, if any, is on top again */
+        }
+        return whole;
+    }
     open_exchange(&x, L);
     whole = jr_deferral_settle(&x, d, i, 3);
     jr_exchange_release(&x);
@@ -135,7 +151,8 @@ static int deferral_gc(lua_State *L)
 static int l_deferral(lua_State *L)
 {
     jr_deferral *d;
-    luaL_argcheck(L, jr_to_server(L, 1) != NULL, 1, "server expected");
+    const jr_server *srv = jr_to_server(L, 1);
+    luaL_argcheck(L, srv != NULL, 1, "server expected");
     luaL_argcheck(L, lua_isnoneornil(L, 2) || lua_isfunction(L, 2), 2, "log must be a function");
     lua_settop(L, 2);
     d = (jr_deferral *)lua_newuserdata(L, sizeof *d);
@@ -144,6 +161,7 @@ static int l_deferral(lua_State *L)
     d->members = NULL;
     d->used = DV_FIRST;
     d->batch = NULL;
+    d->srv = srv;
     lua_pushvalue(L, UPVAL_MT);
     lua_setmetatable(L, -2);
     lua_createtable(L, 8, 0);
@@ -151,6 +169,8 @@ static int l_deferral(lua_State *L)
     lua_rawseti(L, -2, DV_LOG);
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, DV_SERVER);
+    d->out = jr_buf_newbox(L);
+    lua_rawseti(L, -2, DV_OUT);
     jr_set_uservalue(L, -2);
     return 1;
 }
@@ -164,6 +184,12 @@ void jr_deferral_open(lua_State *L)
         {NULL, NULL},
     };
     jr_class_self(L, JR_DEFERRAL_MT, methods, deferral_gc);
+    lua_getfield(L, -1, "__index");   /* settle, with the kind metatables */
+    lua_pushvalue(L, -2);
+    jr_push_kind_mts(L);
+    lua_pushcclosure(L, l_settle, 3);
+    lua_setfield(L, -2, "settle");
+    lua_pop(L, 1);
     lua_pushcclosure(L, l_deferral, 1);
     lua_setfield(L, -2, "deferral");
     lua_pushcfunction(L, jr_capture_failure);
