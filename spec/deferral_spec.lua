@@ -28,13 +28,13 @@ end
 local function answer(d, text, ctx, order)
   local got = pack(d:begin(text, ctx))
   if got[1] == true then
-    return d:settle(1, call(unpack(got, 2, got.n)))
+    return d:settle(1, call(unpack(got, 3, got.n)))
   end
   local count, whole = got[1], got[2]
   local seq = {}
   for i = 1, count do seq[i] = i end
   for _, i in ipairs(order and order(count) or seq) do
-    local a = d:settle(i, call(d:member(i)))
+    local a = d:settle(i, call(select(2, d:member(i))))
     if a ~= nil then
       assert.is_nil(whole, "the answer is returned once")
       whole = a
@@ -56,6 +56,7 @@ local function calc_server(opts)
   s:method("where", function(ctx, x) return { ctx = ctx and ctx.name or false, x = x } end,
            { context = true })
   s:method("nothing", function() end)
+  s:method("count", function(...) return select("#", ...) end)
   return s
 end
 
@@ -76,6 +77,10 @@ local TEXTS = {
   R(string.rep("i", 22), "add", { 1, 2 }), R(string.rep("j", 23), "add", { 1, 2 }), R(string.rep("k", 60), "boom"),
   { R(string.rep("l", 40), "add", { 1, 2 }), R(-12345678901234, "add", { 2, 2 }), R(string.rep("m", 40), "nothing") },
   R(1.5, "add", { 1, 2 }), R(1, "fail"), { R(1, "fail"), N("fail") },
+  -- a lone request of more arguments than begin hands back itself
+  R(11, "count", { 1, 2, 3, 4, 5 }), R(12, "count", { 1, 2, 3, 4, jsonrpc.null, jsonrpc.null }), R(13, "count", {}),
+  R(14, "count", { 1, jsonrpc.null, jsonrpc.null }), { R(15, "count", { 1, 2, 3, 4, 5 }), R(16, "count", { 1, 2, 3, 4 }) },
+  N("count", { 1, 2, 3, 4, 5, 6, 7 }),
 }
 local RAW = {
   "", "x", "[]", "[1", "[1]", "{", "5", "null", '{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]} 7',
@@ -188,7 +193,7 @@ describe("a deferral", function()
     local answers = {}
     for i = 1, count do
       local co = coroutine.create(function(...) answers[#answers + 1] = d:settle(i, yieldable_call(...)) end)
-      local ok, asked = coroutine.resume(co, d:member(i))
+      local ok, asked = coroutine.resume(co, select(2, d:member(i)))
       assert.is_true(ok)
       waiting[i] = { co = co, asked = asked }
     end
@@ -206,9 +211,9 @@ describe("a deferral", function()
     local function make(arg) made = made + 1; return { name = arg } end
     local function answer_made(text)
       local got = pack(d:begin(text, nil, make, "lazy"))
-      if got[1] == true then return d:settle(1, call(unpack(got, 2, got.n))) end
+      if got[1] == true then return d:settle(1, call(unpack(got, 3, got.n))) end
       local whole = got[2]
-      for i = 1, got[1] do whole = d:settle(i, call(d:member(i))) or whole end
+      for i = 1, got[1] do whole = d:settle(i, call(select(2, d:member(i)))) or whole end
       return whole
     end
     answer_made(jsonrpc.encode(R(1, "add", { 1, 2 })))
@@ -251,6 +256,27 @@ describe("a deferral", function()
     assert.equal(2, #logged)
   end)
 
+  it("hands back a lone request's handler with up to 4 arguments, and the rest as a member", function()
+    local s = calc_server()
+    local d = core.deferral(s)
+    local got = pack(d:begin(jsonrpc.encode(R(1, "add", { 1, 2 }))))
+    assert.equal(5, got.n)
+    assert.is_true(got[1])
+    assert.equal(2, got[2])
+    assert.equal("function", type(got[3]))
+    assert.same({ 1, 2 }, { got[4], got[5] })
+    assert.equal('{"jsonrpc":"2.0","result":3,"id":1}', d:settle(1, call(unpack(got, 3, got.n))))
+    local count, whole = d:begin(jsonrpc.encode(R(2, "count", { 1, 2, 3, 4, 5 })))
+    assert.equal(1, count)
+    assert.is_nil(whole)
+    local m = pack(d:member(1))
+    assert.equal(5, m[1])
+    assert.equal(7, m.n)
+    local a = jsonrpc.decode(d:settle(1, call(unpack(m, 2, m.n))))
+    assert.equal(5, a.result)
+    assert.equal(2, a.id)
+  end)
+
   it("takes one text at a time, and refuses members and settles it does not have", function()
     local d = core.deferral(calc_server())
     local count = d:begin(jsonrpc.encode{ R(1, "add", { 1, 2 }), R(2, "add", { 2, 2 }) })
@@ -259,9 +285,9 @@ describe("a deferral", function()
                      "deferral:begin: the last text's members are not all settled")
     assert.has_error(function() d:member(3) end)
     assert.has_error(function() d:member(0) end)
-    assert.is_nil(d:settle(1, call(d:member(1))))
+    assert.is_nil(d:settle(1, call(select(2, d:member(1)))))
     assert.has_error(function() d:settle(1, true, 5) end)
-    assert.is_string(d:settle(2, call(d:member(2))))
+    assert.is_string(d:settle(2, call(select(2, d:member(2)))))
     assert.has_error(function() d:member(1) end)   -- the text is done
     assert.has_error(function() core.deferral({}) end)
     assert.has_error(function() d.begin({}, "[]") end)

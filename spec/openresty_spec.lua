@@ -99,6 +99,7 @@ describe("inside OpenResty", function()
       { "http_add", { 2, 3 }, 5 },
       { "threads", { 1, 2 }, 3 },
       { "coroutine", { 4 }, 10 },
+      { "sleep_sum", { 1, 2, 3, 4, 5, 6 }, 21 },
     }
     for _, case in ipairs(cases) do
       it(case[1], function()
@@ -123,11 +124,13 @@ describe("inside OpenResty", function()
     it("with concurrent = true, a batch's members wait side by side, still answered in order", function()
       local batch = {}
       for i = 1, 5 do batch[i] = request(i, "sleep", { 300 - 50 * i }) end
+      batch[6] = request(6, "sleep_sum", { 1, 2, 3, 4, 5, 6 })
       for _, path in ipairs{ "/rpc", "/rpc_concurrent" } do
         local t0 = now()
         local r = rpc(path, batch)
         local took = now() - t0
         for i = 1, 5 do assert.same({ i, 300 - 50 * i }, { r[i].id, r[i].result }) end
+        assert.same({ 6, 21 }, { r[6].id, r[6].result })
         if path == "/rpc" then assert.is_true(took >= 0.75, took)   -- 250+200+150+100+50 ms
         else assert.is_true(took < 0.6, took) end                  -- the longest, 250 ms
       end

@@ -46,8 +46,9 @@ int jr_defer(jr_exchange *x, const jr_envelope *e, int nargs)
         lua_pushvalue(L, e->base + JR_S_REQ);
         lua_rawseti(L, x->dv, m->at + M_REQ);
     }
-    if (!x->batch) {   /* the handler and its arguments stay on top */
-        d->lone = 1;
+    d->lone = !x->batch;
+    if (d->lone && nargs <= JR_LONE_ARGS) {   /* the handler and its arguments stay on top */
+        d->on_stack = 1;
         d->used += M_FN;
         return 2;
     }
@@ -156,7 +157,7 @@ void jr_deferral_reset(lua_State *L, jr_deferral *d, int dv)
     }
     d->used = DV_FIRST;
     d->count = d->settled = 0;
-    d->lone = 0;
+    d->lone = d->on_stack = 0;
     d->busy = 0;
     if (d->batch != NULL) {
         jr_batch_unref(d->batch);

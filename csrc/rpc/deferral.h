@@ -11,11 +11,13 @@
  * settled. Nothing is made per handler but the values it is given.
  *
  *   core.deferral(server [, log]) -> deferral
- *   deferral:begin(text [, context])
- *       -> true, fn, args...      a lone request: run fn(args...)
- *        | count, answer | nil    a batch: count members to run (0: none),
+ *   deferral:begin(text [, context [, make_context [, arg]]])
+ *       -> true, n, fn, args...   a lone request with n <= 4 arguments:
+ *                                 run fn(args...), settle member 1
+ *        | count, answer | nil    else count members to run (0: none; a
+ *                                 lone request with more arguments is 1),
  *                                 and the answer when it is whole already
- *   deferral:member(i) -> fn, args...        (1 <= i <= count)
+ *   deferral:member(i) -> n, fn, args...     (1 <= i <= count; n args)
  *   deferral:settle(i, ok, a, b) -> answer | nil
  *       the outcome of member i (a lone request is member 1), as xpcall
  *       returned it; returns the text's answer once it is whole
@@ -53,6 +55,7 @@ enum { DEFERRED_NO_ID, DEFERRED_ID_HERE, DEFERRED_ID_KEPT };
 typedef struct jr_deferral {
     int busy;               /* begun, and not every member settled */
     int lone;               /* the text is a lone request, not a batch */
+    int on_stack;           /* its handler was left on the stack, for begin */
     long count, settled;
     jr_deferred *members;   /* malloc'd, count in use */
     long cap;
@@ -71,7 +74,10 @@ struct jr_envelope;
 
 /* jr_invoke in a deferral: files the handler (at top - nargs) and its
  * nargs arguments as a member. A lone request's stay on top, for begin to
- * return. Returns 2 (its answer comes later). */
+ * return, when there are at most JR_LONE_ARGS (the caller takes them in
+ * fixed slots: a Lua function of varargs is slower in LuaJIT). Returns 2
+ * (its answer comes later). */
+#define JR_LONE_ARGS 4
 int jr_defer(struct jr_exchange *x, const struct jr_envelope *e, int nargs);
 
 /* Writes the answer of member i (0-based), whose outcome (ok, a, b) is at

@@ -64,13 +64,15 @@ static int l_begin(lua_State *L)
     x.deferral = d;
     x.make_ctx = lua_isnil(L, 3) && !lua_isnil(L, 4) ? 4 : 0;
     jr_exchange_text(&x, s, n);
-    if (d->lone) {   /* true, fn, args... */
+    if (d->on_stack) {   /* true, n, fn, args... */
         int values = d->members[0].nargs + 1;
         jr_exchange_release(&x);
         d->busy = 1;
         lua_pushboolean(L, 1);
         lua_insert(L, -values - 1);
-        return values + 1;
+        lua_pushinteger(L, values - 1);
+        lua_insert(L, -values - 1);
+        return values + 2;
     }
     lua_pushinteger(L, d->count);
     if (x.out->len > 0)
@@ -91,19 +93,20 @@ static long check_member(lua_State *L, jr_deferral *d)
     return (long)i - 1;
 }
 
-/* deferral:member(i) -> fn, args... */
+/* deferral:member(i) -> n, fn, args... */
 static int l_member(lua_State *L)
 {
     jr_deferral *d = check_deferral(L);
     long i = check_member(L, d);
     const jr_deferred *m = &d->members[i];
     int k, values = m->nargs + 1;
-    luaL_argcheck(L, !d->lone, 2, "a lone request's handler came from begin");
-    luaL_checkstack(L, values + 1, "jsonrpc deferral");
+    luaL_argcheck(L, !d->on_stack, 2, "a lone request's handler came from begin");
+    luaL_checkstack(L, values + 2, "jsonrpc deferral");
     jr_get_uservalue(L, 1);
+    lua_pushinteger(L, m->nargs);
     for (k = 0; k < values; k++)
-        lua_rawgeti(L, -1 - k, m->at + 2 + k);   /* M_FN: past the id, the req */
-    return values;
+        lua_rawgeti(L, -2 - k, m->at + 2 + k);   /* M_FN: past the id, the req */
+    return values + 1;
 }
 
 /* deferral:settle(i, ok, a, b) -> answer | nil */
@@ -156,7 +159,7 @@ static int l_deferral(lua_State *L)
     luaL_argcheck(L, lua_isnoneornil(L, 2) || lua_isfunction(L, 2), 2, "log must be a function");
     lua_settop(L, 2);
     d = (jr_deferral *)lua_newuserdata(L, sizeof *d);
-    d->busy = d->lone = 0;
+    d->busy = d->lone = d->on_stack = 0;
     d->count = d->settled = d->cap = 0;
     d->members = NULL;
     d->used = DV_FIRST;

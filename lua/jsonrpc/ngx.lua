@@ -67,16 +67,32 @@ local capture_failure = core.capture_failure
 local spawn_thread = ngx and ngx.thread and ngx.thread.spawn
 local wait_thread = ngx and ngx.thread and ngx.thread.wait
 
-local function run_member(deferral, i, fn, ...)
-  return settle(deferral, i, xpcall(fn, capture_failure, ...))
+-- A handler's call, its arguments in fixed slots: LuaJIT runs a function
+-- of varargs slower, and most handlers take at most 4 arguments.
+local function call(n, fn, a, b, c, d)
+  if n == 2 then return xpcall(fn, capture_failure, a, b)
+  elseif n == 1 then return xpcall(fn, capture_failure, a)
+  elseif n == 0 then return xpcall(fn, capture_failure)
+  elseif n == 3 then return xpcall(fn, capture_failure, a, b, c)
+  end
+  return xpcall(fn, capture_failure, a, b, c, d)
+end
+
+local function call_varargs(_, fn, ...)
+  return xpcall(fn, capture_failure, ...)
+end
+
+-- Runs member i (a batch's, or a lone request's of many arguments).
+local function run_member(deferral, i)
+  local n, fn, a, b, c, d = member(deferral, i)
+  if n <= 4 then return settle(deferral, i, call(n, fn, a, b, c, d)) end
+  return settle(deferral, i, call_varargs(member(deferral, i)))
 end
 
 -- A batch's members in light threads of their own, all started at once.
 local function run_concurrently(deferral, count, answer)
   local threads = {}
-  for i = 1, count do
-    threads[i] = spawn_thread(run_member, deferral, i, member(deferral, i))
-  end
+  for i = 1, count do threads[i] = spawn_thread(run_member, deferral, i) end
   for i = 1, count do
     local ok, got = wait_thread(threads[i])
     if not ok then error(got, 0) end
@@ -85,24 +101,25 @@ local function run_concurrently(deferral, count, answer)
   return answer
 end
 
--- What begin returned: a lone request's handler and arguments, or the
--- count of a batch's members (and its answer when it is whole already).
-local function run(deferral, concurrent, count, first, ...)
-  if count == true then return run_member(deferral, 1, first, ...) end
-  if concurrent and count > 1 then return run_concurrently(deferral, count, first) end
-  local answer = first
-  for i = 1, count do answer = run_member(deferral, i, member(deferral, i)) or answer end
-  return answer
-end
-
 -- handle where the phase may yield; with no context, make_context(arg)
--- makes it if a handler or a hook asks for it.
+-- makes it if a handler or a hook asks for it. begin gives a lone
+-- request's handler and arguments, or the count of members to run (and
+-- the answer when it is whole already).
 local function handle_here(server, text, context, concurrent, make_context, arg)
   local free = free_deferrals[server]
   if not free then free = {}; free_deferrals[server] = free end
   local deferral = free[#free] or core.deferral(server, log_handler_error)
   free[#free] = nil
-  local answer = run(deferral, concurrent, begin(deferral, text, context, make_context, arg))
+  local lone, n, fn, a, b, c, d = begin(deferral, text, context, make_context, arg)
+  local answer
+  if lone == true then
+    answer = settle(deferral, 1, call(n, fn, a, b, c, d))
+  elseif concurrent and lone > 1 then
+    answer = run_concurrently(deferral, lone, n)
+  else
+    answer = n
+    for i = 1, lone do answer = run_member(deferral, i) or answer end
+  end
   free[#free + 1] = deferral
   return answer
 end

@@ -48,6 +48,13 @@ server:method("coroutine", function(n)
   for _ = 1, n do sum = sum + gen() end
   return sum
 end)
+-- many arguments (past the 4 a lone request's handler is handed back with)
+server:method("sleep_sum", function(...)
+  ngx.sleep(0.001)
+  local sum = 0
+  for i = 1, select("#", ...) do sum = sum + select(i, ...) end
+  return sum
+end)
 server:method("boom", function() error("the handler failed on purpose") end)
 server:method("whoami", function(ctx)
   return { peer = ctx.peer, header = ctx.headers["x-test"], uri = ctx.var.uri, method = ctx.method }
