@@ -252,6 +252,14 @@ if instr_ratio("single") and instr_ratio("batch100") then
   lines[#lines + 1] = ("By instructions per request: single calls %.2fx, batches of 100 %.2fx.")
     :format(instr_ratio("single"), instr_ratio("batch100"))
 end
+-- nginx's own cost bounds a single call's ratio: a server whose JSON-RPC
+-- work cost nothing would answer at the floor's rate
+if #floor_rate > 0 then
+  local ceiling = median(floor_rate) / median(summary.single.rates.cjson_dispatcher)
+  summary.single.ceiling = ceiling
+  lines[#lines + 1] = ("The most any server could reach on single calls here, answering at the floor's rate: %.2fx.")
+    :format(ceiling)
+end
 local text = table.concat(lines, "\n") .. "\n"
 io.write(text)
 local f = assert(io.open(o.out .. "/openresty.md", "w"))

@@ -1,6 +1,7 @@
 /* server:handle() and an endpoint's receive() on arbitrary bytes: never a
  * crash or a raised error; every answer is nil or JSON that decodes to a
- * response object (or an array of them) with the right shape. Then the
+ * response object (or an array of them) with the right shape. A deferral
+ * (deferral.h, its handlers run from Lua) answers exactly as handle. Then the
  * path streams take: the bytes read in place (libFuzzer's exact-size
  * buffer, no NUL after it, so AddressSanitizer sees any read past the
  * end), the answer handed to a sink. */
@@ -37,13 +38,27 @@ static const char check[] =
     "    for _, r in ipairs(v) do check_response(r) end\n"
     "  else check_response(v) end\n"
     "end\n"
+    "local core = require('jsonrpc.core')\n"
+    "local deferral, msgh = core.deferral(s), core.capture_failure\n"
+    "local function call(fn, ...) return xpcall(fn, msgh, ...) end\n"
+    "local function run(i, _, ...) return deferral:settle(i, call(...)) end\n"
+    "local function deferred(lone, n, ...)\n"
+    "  if lone == true then return deferral:settle(1, call(...)) end\n"
+    "  local answer = n\n"
+    "  for i = 1, lone do answer = run(i, deferral:member(i)) or answer end\n"
+    "  return answer\n"
+    "end\n"
     "local sent = {}\n"
     "local ep = j.endpoint{server = s, send = function(t) sent[#sent + 1] = t end,\n"
     "                     on_stray = function() end}\n"
     "fuzz_sink_endpoint = require('jsonrpc.core').endpoint{server = s, on_stray = function() end}\n"
     "fuzz_check_answer = check_answer\n"
     "return function(text)\n"
-    "  check_answer(text, s:handle(text, {peer = 'fuzz'}))\n"
+    "  local ctx = {peer = 'fuzz'}\n"
+    "  local answer = s:handle(text, ctx)\n"
+    "  check_answer(text, answer)\n"
+    "  local got = deferred(deferral:begin(text, ctx))\n"
+    "  assert(got == answer, 'the deferral answers ' .. tostring(got) .. ', handle ' .. tostring(answer))\n"
     "  for k in pairs(sent) do sent[k] = nil end\n"
     "  ep:receive(text)\n"
     "  for _, t in ipairs(sent) do check_answer(text, t) end\n"

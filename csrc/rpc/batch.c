@@ -72,17 +72,20 @@ static int add_run(jr_buf *out, const char *text, size_t len)
  * waiting member's answer where it was reserved. */
 static int assemble(jr_batch *b)
 {
+    /* a buffer nothing was written to has no memory: no offset from NULL */
+    const char *early = b->early.data != NULL ? b->early.data : "";
+    const char *late = b->late.data != NULL ? b->late.data : "";
     size_t pos = 0, i;
     if (jr_buf_addc(&b->parts, '[') != 0)
         return -1;
     for (i = 0; i < b->nslots; i++) {
         const jr_batch_slot *s = &b->slots[i];
-        if (add_run(&b->parts, b->early.data + pos, s->at - pos) != 0
-            || add_answer(&b->parts, b->late.data + s->start, s->len) != 0)
+        if (add_run(&b->parts, early + pos, s->at - pos) != 0
+            || add_answer(&b->parts, late + s->start, s->len) != 0)
             return -1;
         pos = s->at;
     }
-    if (add_run(&b->parts, b->early.data + pos, b->early.len - pos) != 0
+    if (add_run(&b->parts, early + pos, b->early.len - pos) != 0
         || jr_buf_addc(&b->parts, ']') != 0)
         return -1;
     return 1;
