@@ -77,6 +77,8 @@ build = {
         "csrc/framing/stream_frame.c",
         "csrc/framing/stream_layer.c",
         "csrc/rpc/batch.c",
+        "csrc/rpc/deferral.c",
+        "csrc/rpc/deferral_lua.c",
         "csrc/rpc/emit.c",
         "csrc/rpc/endpoint.c",
         "csrc/rpc/endpoint_lua.c",
