@@ -5,8 +5,6 @@
 #include "deferral.h"
 #include "exchange.h"
 
-/* Offsets of a member's values from its `at`. */
-enum { M_ID, M_REQ, M_FN };
 
 static jr_deferred *add_member(jr_deferral *d)
 {

@@ -66,8 +66,12 @@ typedef struct jr_deferral {
                                in the uservalue) */
 } jr_deferral;
 
-/* Slots of the uservalue table; the members' values follow. */
-enum { DV_LOG = 1, DV_SERVER, DV_CONTEXT, DV_OUT, DV_FIRST };
+/* Slots of the uservalue table; the members' values follow. (No context
+ * is kept: settle needs none, the hooks' request tables carry it.) */
+enum { DV_LOG = 1, DV_SERVER, DV_OUT, DV_FIRST };
+
+/* Offsets of a member's values from its `at`. */
+enum { M_ID, M_REQ, M_FN };
 
 struct jr_exchange;
 struct jr_envelope;
@@ -94,8 +98,7 @@ int jr_deferral_settle(struct jr_exchange *x, jr_deferral *d, long i, int ok);
 int jr_deferral_settle_result(lua_State *L, jr_deferral *d, long i, int ok,
                               const jr_kinds *k);
 
-/* Forgets the members handed out (their values, the batch); the context
- * stays. */
+/* Forgets the members handed out (their values, the batch). */
 void jr_deferral_reset(lua_State *L, jr_deferral *d, int dv);
 
 /* Adds deferral and capture_failure to the table on top. */

@@ -5,8 +5,7 @@
 #include "deferral.h"
 #include "exchange.h"
 
-/* Upvalue of the methods: the metatable, compared directly (cheaper than
- * luaL_checkudata's registry lookup, twice per handler). */
+/* Upvalue of the methods: the metatable (jr_check_self, as the server's). */
 #define UPVAL_MT lua_upvalueindex(1)
 /* settle's, besides: the kind metatables, for the encoder */
 #define UPVAL_ARRAY_MT lua_upvalueindex(2)
@@ -17,27 +16,16 @@ static jr_deferral *check_deferral(lua_State *L)
     return (jr_deferral *)jr_check_self(L, UPVAL_MT, JR_DEFERRAL_MT);
 }
 
-/* Opens x on the deferral at 1, whose uservalue table is pushed first
- * (its index is x->dv), with the server, the log and the context. */
-static void open_exchange(jr_exchange *x, lua_State *L)
+/* Opens x on the deferral whose uservalue table is on top (x->dv), with
+ * its server and log, and the context at ctx. */
+static void open_exchange(jr_exchange *x, lua_State *L, int ctx)
 {
-    int dv;
-    jr_get_uservalue(L, 1);
-    dv = lua_gettop(L);
+    int dv = lua_gettop(L);
     lua_rawgeti(L, dv, DV_SERVER);
     lua_rawgeti(L, dv, DV_LOG);
-    lua_rawgeti(L, dv, DV_CONTEXT);
-    jr_exchange_open(x, L, (jr_server *)lua_touserdata(L, dv + 1), dv + 1, dv + 3, NULL, 0, 0);
+    jr_exchange_open(x, L, (jr_server *)lua_touserdata(L, dv + 1), dv + 1, ctx, NULL, 0, 0);
     x->log = lua_isnil(L, dv + 2) ? 0 : dv + 2;
     x->dv = dv;
-}
-
-/* Once a text is answered: nothing of it stays referenced. */
-static void forget_text(lua_State *L, jr_deferral *d, int dv)
-{
-    jr_deferral_reset(L, d, dv);
-    lua_pushnil(L);
-    lua_rawseti(L, dv, DV_CONTEXT);
 }
 
 /* deferral:begin(text [, context [, make_context [, arg]]]): with no
@@ -57,10 +45,7 @@ static int l_begin(lua_State *L)
         return luaL_error(L, "deferral:begin: the last text's members are not all settled");
     jr_get_uservalue(L, 1);
     jr_deferral_reset(L, d, 6);   /* what an error may have left */
-    lua_pushvalue(L, 3);
-    lua_rawseti(L, 6, DV_CONTEXT);
-    lua_settop(L, 5);
-    open_exchange(&x, L);
+    open_exchange(&x, L, 3);
     x.deferral = d;
     x.make_ctx = lua_isnil(L, 3) && !lua_isnil(L, 4) ? 4 : 0;
     jr_exchange_text(&x, s, n);
@@ -81,8 +66,6 @@ static int l_begin(lua_State *L)
         lua_pushnil(L);
     jr_exchange_release(&x);
     d->busy = d->count > 0;
-    if (!d->busy)
-        forget_text(L, d, x.dv);
     return 2;
 }
 
@@ -105,7 +88,7 @@ static int l_member(lua_State *L)
     jr_get_uservalue(L, 1);
     lua_pushinteger(L, m->nargs);
     for (k = 0; k < values; k++)
-        lua_rawgeti(L, -2 - k, m->at + 2 + k);   /* M_FN: past the id, the req */
+        lua_rawgeti(L, -2 - k, m->at + M_FN + k);
     return values + 1;
 }
 
@@ -126,16 +109,18 @@ static int l_settle(lua_State *L)
     if (whole >= 0) {
         if (d->settled == d->count) {
             jr_get_uservalue(L, 1);
-            forget_text(L, d, lua_gettop(L));
+            jr_deferral_reset(L, d, lua_gettop(L));
             lua_pop(L, 1);   /* the answer, if any, is on top again */
         }
         return whole;
     }
-    open_exchange(&x, L);
+    lua_pushnil(L);   /* the context: none needed now */
+    jr_get_uservalue(L, 1);
+    open_exchange(&x, L, 6);
     whole = jr_deferral_settle(&x, d, i, 3);
     jr_exchange_release(&x);
     if (d->settled == d->count)
-        forget_text(L, d, x.dv);
+        jr_deferral_reset(L, d, x.dv);
     return whole;
 }
 

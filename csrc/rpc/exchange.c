@@ -78,10 +78,6 @@ void jr_push_context(jr_exchange *x)
             lua_error(L);
         }
         lua_replace(L, x->ctx);
-        if (x->dv) {   /* a deferral keeps it for settle */
-            lua_pushvalue(L, x->ctx);
-            lua_rawseti(L, x->dv, DV_CONTEXT);
-        }
     }
     lua_pushvalue(L, x->ctx);
 }
@@ -383,9 +379,9 @@ static void finish_waiting_batch(jr_exchange *x)
 static int batch_member(jr_decoder *d, void *ud)
 {
     jr_exchange *x = (jr_exchange *)ud;
+    int rc;
     if (*d->p == '{')
         return message_at(x);
-    int rc;
     d->build = 0;
     rc = jr_decoder_value(d);   /* checked already, unless read at once */
     d->build = 1;
